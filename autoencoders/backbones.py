@@ -1,0 +1,105 @@
+"""Encoder and decoder bodies shared by every family.
+
+An encoder body maps images (and optionally a one-hot condition) to a
+feature vector; a decoder body maps a code (and optionally a condition) to
+pixel logits of exactly the configured shape. Heads (a code, or a mean and a
+log-variance) belong to the families.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+from autoencoders.config import ModelConfig
+
+
+def _mlp(widths: list[int], dropout: float = 0.0, last_activation: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(pairwise(widths)):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2 or last_activation:
+            layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def conv_sizes(size: int, stages: int) -> list[int]:
+    """Spatial sizes after each stride-2 stage: 28 -> [28, 14, 7], 45 -> [45, 23, 12]."""
+    sizes = [size]
+    for _ in range(stages):
+        sizes.append(math.ceil(sizes[-1] / 2))
+    return sizes
+
+
+class EncoderBody(nn.Module):
+    def __init__(self, config: ModelConfig, condition_dim: int = 0) -> None:
+        super().__init__()
+        self.conv: nn.Module
+        if config.effective_backbone == "conv":
+            chans = [config.channels, *config.conv_channels]
+            stages: list[nn.Module] = []
+            for a, b in pairwise(chans):
+                stages += [nn.Conv2d(a, b, kernel_size=3, stride=2, padding=1), nn.ReLU()]
+            self.conv = nn.Sequential(*stages)
+            hs = conv_sizes(config.height, len(config.conv_channels))[-1]
+            ws = conv_sizes(config.width, len(config.conv_channels))[-1]
+            flat = chans[-1] * hs * ws
+        else:
+            self.conv = nn.Identity()
+            flat = config.channels * config.height * config.width
+        self.mlp = _mlp([flat + condition_dim, *config.hidden], config.dropout)
+        self.out_features = config.hidden[-1] if config.hidden else flat + condition_dim
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv(x).flatten(1)
+        if condition is not None:
+            h = torch.cat([h, condition], dim=1)
+        return self.mlp(h)
+
+
+class DecoderBody(nn.Module):
+    """Code (plus condition) to pixel logits of shape (channels, height, width)."""
+
+    def __init__(self, config: ModelConfig, condition_dim: int = 0) -> None:
+        super().__init__()
+        self.shape = config.input_shape
+        widths = [config.latent_dim + condition_dim, *reversed(config.hidden)]
+        if config.effective_backbone == "conv":
+            chans = list(config.conv_channels)
+            hsz = conv_sizes(config.height, len(chans))
+            wsz = conv_sizes(config.width, len(chans))
+            self.grid = (chans[-1], hsz[-1], wsz[-1])
+            self.mlp = _mlp([*widths, chans[-1] * hsz[-1] * wsz[-1]])
+            out_chans = [*reversed(chans[:-1]), config.channels]
+            in_chans = list(reversed(chans))
+            layers: list[nn.Module] = []
+            for i, (a, b) in enumerate(zip(in_chans, out_chans, strict=True)):
+                # Stage i grows size s -> 2s - 1 + output_padding; pick the padding
+                # that lands exactly on the encoder's size at that depth.
+                src_h, dst_h = hsz[-1 - i], hsz[-2 - i]
+                src_w, dst_w = wsz[-1 - i], wsz[-2 - i]
+                pad = (dst_h - (2 * src_h - 1), dst_w - (2 * src_w - 1))
+                layers.append(
+                    nn.ConvTranspose2d(a, b, kernel_size=3, stride=2, padding=1, output_padding=pad)
+                )
+                if i < len(in_chans) - 1:
+                    layers.append(nn.ReLU())
+            self.deconv: nn.Module = nn.Sequential(*layers)
+        else:
+            self.grid = None
+            self.mlp = _mlp([*widths, math.prod(config.input_shape)], last_activation=False)
+            self.deconv = nn.Identity()
+
+    def forward(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        if condition is not None:
+            z = torch.cat([z, condition], dim=1)
+        h = self.mlp(z)
+        if self.grid is not None:
+            h = h.view(-1, *self.grid)
+            return self.deconv(h)
+        return h.view(-1, *self.shape)

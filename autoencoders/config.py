@@ -1,0 +1,65 @@
+"""The one constructor argument of every model: a small frozen config.
+
+A model is rebuilt from its config alone (the config is stored in the
+artifact's manifest), so everything that shapes the weights lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae", "classifier")
+BACKBONES = ("linear", "conv")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    family: str
+    channels: int = 1
+    height: int = 28
+    width: int = 28
+    latent_dim: int = 20
+    # Widths of the fully connected layers between the input (or the conv
+    # feature map) and the code; the decoder mirrors them.
+    hidden: tuple[int, ...] = (400,)
+    # Channels of the stride-2 conv stages; used by "conv" backbones.
+    conv_channels: tuple[int, ...] = (32, 64)
+    # VAE and CVAE pick their backbone; "linear-ae" and "conv-ae" imply theirs.
+    backbone: str = "conv"
+    num_classes: int = 0
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
+        if min(self.channels, self.height, self.width, self.latent_dim) < 1:
+            raise ValueError("channels, height, width and latent_dim must be positive")
+        if self.family in ("cvae", "classifier") and self.num_classes < 2:
+            raise ValueError(f"{self.family} needs num_classes >= 2")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
+
+    @property
+    def effective_backbone(self) -> str:
+        if self.family == "linear-ae":
+            return "linear"
+        if self.family in ("conv-ae", "classifier"):
+            return "conv"
+        return self.backbone
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)

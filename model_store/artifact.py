@@ -1,0 +1,174 @@
+"""Models as artifacts: torch modules to files (safetensors, never pickle) and back.
+
+Loading is defensive: checksums first (in `LocalStore.read`), then a
+safetensors parse, then exact keys, shapes, dtypes and finite values, then a
+probe (a fixed input's output recorded at publish) so that weights of another
+model or seed are refused before anything serves them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import safetensors.torch
+import torch
+from safetensors import SafetensorError
+from torch import nn
+
+from autoencoders import ModelConfig, build_model
+from model_store.errors import CorruptArtifact
+from model_store.local import LocalStore
+from model_store.manifest import LATENTS_FILE, WEIGHTS_FILE, Manifest, Probe
+from model_store.refs import ModelRef, parse_ref
+
+PROBE_SEED = 20240917
+PROBE_BATCH = 4
+PROBE_RTOL = 1e-3
+
+
+@dataclass
+class LoadedModel:
+    """One model ready to run: its manifest, its module (eval mode, CPU) and latents."""
+
+    manifest: Manifest
+    config: ModelConfig
+    module: nn.Module
+    latents: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.manifest.name}@{self.manifest.version}"
+
+
+def _probe_output(module: nn.Module, config: ModelConfig) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(PROBE_SEED)
+    x = torch.rand(PROBE_BATCH, *config.input_shape, generator=gen)
+    with torch.inference_mode():
+        if config.family == "classifier":
+            return module(x)
+        labels = torch.arange(PROBE_BATCH) % max(config.num_classes, 1)
+        enc = module.encode(x, labels)
+        return module.decode(enc.z, labels)
+
+
+def compute_probe(module: nn.Module, config: ModelConfig) -> Probe:
+    was_training = module.training
+    module.eval()
+    out = _probe_output(module.cpu(), config).double()
+    module.train(was_training)
+    return Probe(
+        seed=PROBE_SEED,
+        batch=PROBE_BATCH,
+        output_sum=float(out.sum()),
+        output_abs_sum=float(out.abs().sum()),
+    )
+
+
+def _load_tensors(data: bytes, what: str) -> dict[str, torch.Tensor]:
+    try:
+        return safetensors.torch.load(data)
+    except (SafetensorError, ValueError, RuntimeError, OverflowError) as exc:
+        raise CorruptArtifact(f"not a valid safetensors file ({exc})", what) from exc
+
+
+def _check_state(tensors: Mapping[str, torch.Tensor], module: nn.Module, what: str) -> None:
+    expected = module.state_dict()
+    missing, extra = set(expected) - set(tensors), set(tensors) - set(expected)
+    if missing or extra:
+        raise CorruptArtifact(
+            f"weights do not fit the architecture (missing {sorted(missing)[:5]}, "
+            f"unexpected {sorted(extra)[:5]})",
+            what,
+        )
+    for key, want in expected.items():
+        got = tensors[key]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise CorruptArtifact(
+                f"{key}: {got.dtype}{list(got.shape)} where {want.dtype}{list(want.shape)} "
+                "is expected",
+                what,
+            )
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise CorruptArtifact(f"{key}: contains NaN or infinite values", what)
+
+
+def serialize(module: nn.Module, latents: Mapping[str, torch.Tensor] | None) -> dict[str, bytes]:
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    files = {WEIGHTS_FILE: safetensors.torch.save(state)}
+    if latents:
+        files[LATENTS_FILE] = safetensors.torch.save(
+            {k: v.detach().cpu().contiguous() for k, v in latents.items()}
+        )
+    return files
+
+
+def publish_model(
+    store: LocalStore,
+    name: str,
+    module: nn.Module,
+    config: ModelConfig,
+    fields: dict[str, Any],
+    latents: Mapping[str, torch.Tensor] | None = None,
+    report: Mapping[str, bytes] | None = None,
+    aliases: tuple[str, ...] = (),
+    promote_first: bool = True,
+) -> Manifest:
+    """Publish a trained module as the next version of `name`."""
+    files = serialize(module, latents)
+    files.update({f"report/{k}": v for k, v in (report or {}).items()})
+    fields = {
+        **fields,
+        "family": config.family,
+        "config": config.to_dict(),
+        "latent_size": None if config.family == "classifier" else config.latent_dim,
+        "probe": compute_probe(module, config).model_dump(),
+        "torch_version": torch.__version__,
+    }
+    return store.publish(name, fields, files, aliases=aliases, promote_first=promote_first)
+
+
+def load_version(store: LocalStore, name: str, version: int) -> LoadedModel:
+    content = store.read(name, version)
+    manifest = content.manifest
+    where = f"{name}/{version}/{WEIGHTS_FILE}"
+    try:
+        config = ModelConfig.from_dict(manifest.config)
+    except (TypeError, ValueError) as exc:
+        raise CorruptArtifact(f"invalid architecture config: {exc}", f"{name}/{version}") from exc
+    if WEIGHTS_FILE not in content.files:
+        raise CorruptArtifact("no weights listed in the manifest", where)
+    module = build_model(config)
+    tensors = _load_tensors(content.files[WEIGHTS_FILE], where)
+    _check_state(tensors, module, where)
+    module.load_state_dict(tensors, strict=True)
+    module.eval()
+    if manifest.probe is not None:
+        out = _probe_output(module, config).double()
+        got = (float(out.sum()), float(out.abs().sum()))
+        want = (manifest.probe.output_sum, manifest.probe.output_abs_sum)
+        if not all(
+            math.isclose(g, w, rel_tol=PROBE_RTOL, abs_tol=1e-4)
+            for g, w in zip(got, want, strict=True)
+        ):
+            raise CorruptArtifact(
+                "probe output differs from the one recorded at publish: these weights are "
+                "not the model the manifest describes",
+                where,
+            )
+    latents: dict[str, torch.Tensor] = {}
+    if LATENTS_FILE in content.files:
+        latents_where = f"{name}/{version}/{LATENTS_FILE}"
+        latents = _load_tensors(content.files[LATENTS_FILE], latents_where)
+        for key, t in latents.items():
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise CorruptArtifact(f"{key}: contains NaN or infinite values", latents_where)
+    return LoadedModel(manifest, config, module, latents)
+
+
+def load_model(store: LocalStore, ref: ModelRef | str) -> LoadedModel:
+    """Resolve `name`, `name@alias` or `name@N` and load it, verified."""
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    return load_version(store, ref.name, store.resolve(ref))

@@ -1,0 +1,87 @@
+"""The manifest: what a version is, how it was made, and the sha256 of every file."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+WEIGHTS_FILE = "weights.safetensors"
+LATENTS_FILE = "latents.safetensors"
+_FILE_PATH = re.compile(r"[a-z0-9_-][a-z0-9_.-]*(/[a-z0-9_-][a-z0-9_.-]*)?")
+
+
+class InputSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channels: int = Field(ge=1, le=4)
+    height: int = Field(ge=1)
+    width: int = Field(ge=1)
+    value_range: tuple[float, float] = (0.0, 1.0)
+
+
+class DatasetInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    train_size: int
+    test_size: int
+    fingerprint: str = Field(description="sha256 over the training and test tensors")
+
+
+class TrainingInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    device: str
+    duration_s: float
+    history: list[dict[str, float]] = Field(default_factory=list)
+
+
+class Probe(BaseModel):
+    """Output of the model on a fixed seeded input: catches right-format, wrong-model weights."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: int
+    batch: int
+    output_sum: float
+    output_abs_sum: float
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    name: str
+    version: int = Field(ge=1)
+    family: str
+    config: dict[str, Any]
+    input: InputSpec
+    latent_size: int | None = None
+    class_names: list[str] = Field(default_factory=list)
+    attribute_names: list[str] = Field(default_factory=list)
+    dataset: DatasetInfo
+    training: TrainingInfo
+    metrics: dict[str, float] = Field(default_factory=dict)
+    evaluated_with: dict[str, str] = Field(
+        default_factory=dict, description="artifacts an evaluation used, e.g. the classifier"
+    )
+    probe: Probe | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    code_version: str
+    torch_version: str
+    files: dict[str, str] = Field(default_factory=dict, description="relative path -> sha256")
+
+    @field_validator("files")
+    @classmethod
+    def _safe_paths(cls, files: dict[str, str]) -> dict[str, str]:
+        for path, digest in files.items():
+            if not _FILE_PATH.fullmatch(path) or ".." in path or path == MANIFEST_FILE:
+                raise ValueError(f"unsafe file path in manifest: {path!r}")
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"not a sha256 digest for {path!r}")
+        return files

@@ -1,0 +1,97 @@
+"""Images in and out of requests: base64 PNG/JPEG <-> tensors in [0, 1].
+
+The base64 rule (documented in the API): the standard alphabet with padding
+(RFC 4648 §4); an optional `data:image/png;base64,` or `data:image/jpeg;base64,`
+prefix is accepted; whitespace, the URL-safe alphabet, missing padding or
+trailing data are refused. Images of another size or mode are converted to
+the model's input: Pillow's `convert` to L (grey) or RGB, then a bilinear
+resize to the model's height and width. Nothing is inverted or cropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from service.errors import ImageTooLarge, InvalidImage
+
+ACCEPTED_FORMATS = ("PNG", "JPEG")
+_DATA_URL = re.compile(r"data:image/(png|jpeg|jpg);base64,")
+_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def decode_base64(text: str, loc: tuple[str | int, ...]) -> bytes:
+    match = _DATA_URL.match(text)
+    if match:
+        text = text[match.end() :]
+    if not text or not _B64.fullmatch(text):
+        raise InvalidImage(
+            "not valid base64: use the standard alphabet with '=' padding and no whitespace "
+            "(an optional data:image/png;base64, prefix is allowed)",
+            loc,
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:  # the regex should have caught it; keep the promise anyway
+        raise InvalidImage("not valid base64", loc) from exc
+
+
+def decode_image(
+    data: bytes, shape: tuple[int, int, int], max_pixels: int, loc: tuple[str | int, ...]
+) -> torch.Tensor:
+    """PNG or JPEG bytes -> (C, H, W) float tensor in [0, 1] of the model's shape."""
+    channels, height, width = shape
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            # Only the header has been read: refuse big images before any pixel is decoded.
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageTooLarge(
+                    f"image is {w}x{h} pixels; the limit is {max_pixels} pixels", loc
+                )
+            img.load()
+            img = img.convert("L" if channels == 1 else "RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLarge(f"image is over the limit of {max_pixels} pixels", loc) from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImage("not a PNG or JPEG image", loc) from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        # Truncated data, bad chunks, oversized text chunks, decoder errors.
+        raise InvalidImage(f"image could not be decoded ({type(exc).__name__})", loc) from exc
+    if img.size != (width, height):
+        img = img.resize((width, height), Image.BILINEAR)
+    array = np.asarray(img, dtype=np.float32) / 255.0
+    tensor = torch.from_numpy(array.copy())
+    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)
+
+
+def encode_png(image: torch.Tensor) -> str:
+    """(C, H, W) tensor in [0, 1] -> base64 PNG (L for one channel, RGB for three)."""
+    array = (torch.nan_to_num(image, nan=0.0).clamp(0, 1) * 255).round().to(torch.uint8)
+    array = array[0].numpy() if array.shape[0] == 1 else array.permute(1, 2, 0).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_images(
+    items: list[str], shape: tuple[int, int, int], max_pixels: int, field: str = "images"
+) -> torch.Tensor:
+    """A request's list of base64 images -> one (N, C, H, W) batch."""
+    return torch.stack(
+        [
+            decode_image(
+                decode_base64(s, ("body", field, i)), shape, max_pixels, ("body", field, i)
+            )
+            for i, s in enumerate(items)
+        ]
+    )

@@ -1,0 +1,35 @@
+"""Errors the service raises on purpose. No HTTP codes here: `problems.py` maps them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ServiceError(Exception):
+    def __init__(self, message: str, loc: Sequence[str | int] = (), **extra: object) -> None:
+        super().__init__(message)
+        self.loc, self.extra = tuple(loc), extra
+
+
+class InvalidInput(ServiceError):
+    """A request that parses but cannot be served as asked (wrong length, unknown label)."""
+
+
+class InvalidImage(ServiceError):
+    """Bytes that are not a PNG or JPEG image, or base64 that does not decode."""
+
+
+class ImageTooLarge(ServiceError):
+    """An image whose declared size is over the pixel limit; refused before decoding."""
+
+
+class UnsupportedOperation(ServiceError):
+    """A model asked to do what its family cannot (e.g. /cvae-sample on a plain VAE)."""
+
+
+class NotReady(ServiceError):
+    """Models are still loading."""
+
+
+class Overloaded(ServiceError):
+    """More requests are waiting for inference than the service queues."""

@@ -1,0 +1,121 @@
+"""One table from errors to HTTP responses, all in one JSON shape (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from model_store import (
+    CorruptArtifact,
+    InvalidName,
+    ModelNotFound,
+    StoreError,
+    VersionInUse,
+    VersionNotFound,
+)
+from service.errors import (
+    ImageTooLarge,
+    InvalidImage,
+    InvalidInput,
+    NotReady,
+    Overloaded,
+    ServiceError,
+    UnsupportedOperation,
+)
+
+log = logging.getLogger("service")
+MEDIA_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+# Most specific first: the first matching class decides the status.
+STATUS: list[tuple[type[Exception], int]] = [
+    (ModelNotFound, 404),
+    (VersionNotFound, 404),
+    (InvalidName, 422),
+    (CorruptArtifact, 503),
+    (VersionInUse, 422),
+    (StoreError, 503),
+    (ImageTooLarge, 413),
+    (InvalidImage, 415),
+    (InvalidInput, 422),
+    (UnsupportedOperation, 422),
+    (NotReady, 503),
+    (Overloaded, 503),
+]
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _extra(exc: Exception) -> dict[str, Any]:
+    if isinstance(exc, ModelNotFound):
+        return {"available": exc.available}
+    if isinstance(exc, VersionNotFound):
+        return {"available": exc.versions, "aliases": exc.aliases}
+    if isinstance(exc, ServiceError):
+        extra: dict[str, Any] = dict(exc.extra)
+        if exc.loc:
+            extra["errors"] = [{"loc": list(exc.loc), "msg": str(exc)}]
+        return extra
+    return {}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    headers = {"Retry-After": "2"} if status == 503 else None
+    if isinstance(exc, CorruptArtifact):
+        log.error("refused corrupt artifact: %s", exc)
+        return problem(status, "the requested model version failed its integrity checks", headers)
+    return problem(status, str(exc), headers, **_extra(exc))
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # Never echo the input back: it may hold NaN (invalid JSON) or megabytes of base64.
+    items = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid")), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    first = items[0] if items else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return problem(422, f"{where}: {first['msg']}" if where else first["msg"], errors=items)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return problem(exc.status_code, str(exc.detail), dict(exc.headers) if exc.headers else None)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem(500, "internal error; the service log has the details")
+
+
+def install(app: FastAPI) -> None:
+    for cls in (StoreError, ServiceError):
+        app.add_exception_handler(cls, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

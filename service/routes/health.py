@@ -1,0 +1,35 @@
+"""Liveness and readiness: open without a key, answered on the event loop (no inference)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service.problems import problem
+from service.schemas import Health, Problem, Readiness
+from service.state import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Health, summary="Liveness: the process answers")
+async def health() -> Health:
+    return Health(status="ok")
+
+
+@router.get(
+    "/ready",
+    response_model=Readiness,
+    summary="Readiness: the served models are loaded",
+    responses={503: {"model": Problem, "description": "models still loading (Retry-After)"}},
+)
+async def ready(state: State) -> Readiness | JSONResponse:
+    if not state.registry.ready:
+        return problem(
+            503,
+            "models are still loading"
+            + (f": {state.registry.load_error}" if state.registry.load_error else ""),
+            {"Retry-After": "2"},
+            loaded=state.registry.loaded(),
+        )
+    return Readiness(status="ready", loaded=state.registry.loaded())

@@ -1,0 +1,71 @@
+"""What the store holds and what this process has loaded."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+
+from model_store import LocalStore, ModelNotFound
+from model_store.refs import NAME_PATTERN
+from service.inference import capabilities
+from service.schemas import ModelDetail, ModelList, ModelSummary, Problem, VersionSummary
+from service.state import State
+
+router = APIRouter(tags=["models"])
+
+
+def _summary(store: LocalStore, name: str, loaded: list[str]) -> ModelSummary:
+    versions = store.versions(name)
+    return ModelSummary(
+        name=name,
+        versions=versions,
+        aliases=store.aliases(name),
+        loaded=[v for v in versions if f"{name}@{v}" in loaded],
+    )
+
+
+@router.get("/models", response_model=ModelList, summary="Every model in the store")
+def list_models(state: State) -> ModelList:
+    store, loaded = state.registry.store, state.registry.loaded()
+    return ModelList(models=[_summary(store, n, loaded) for n in store.names()])
+
+
+@router.get(
+    "/models/{name}",
+    response_model=ModelDetail,
+    summary="One model: versions, aliases, capabilities, metrics, classes, attributes",
+    responses={
+        404: {"model": Problem, "description": "no such model; lists those that exist"},
+        422: {"model": Problem, "description": "invalid model name"},
+    },
+)
+def get_model(
+    state: State,
+    name: str = Path(pattern=f"^{NAME_PATTERN}$", examples=["mnist-vae"], max_length=64),
+) -> ModelDetail:
+    store = state.registry.store
+    if name not in store.names():
+        raise ModelNotFound(name, store.names())
+    summary = _summary(store, name, state.registry.loaded())
+    by_version: dict[int, list[str]] = {}
+    for alias, v in summary.aliases.items():
+        by_version.setdefault(v, []).append(alias)
+    details = []
+    for v in summary.versions:
+        m = store.manifest(name, v)
+        details.append(
+            VersionSummary(
+                version=v,
+                aliases=sorted(by_version.get(v, [])),
+                family=m.family,
+                created_at=m.created_at.isoformat(),
+                latent_size=m.latent_size,
+                input=m.input.model_dump(),
+                metrics=m.metrics,
+                class_names=m.class_names,
+                attribute_names=m.attribute_names,
+                capabilities=capabilities(m.family),
+                evaluated_with=m.evaluated_with,
+                report=sorted(f for f in m.files if f.startswith("report/")),
+            )
+        )
+    return ModelDetail(**summary.model_dump(), details=details)

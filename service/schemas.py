@@ -1,0 +1,187 @@
+"""Request and response shapes of the HTTP API (public shapes; the stored one is the manifest)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from model_store.refs import NAME_PATTERN
+
+MAX_BATCH = 64
+MAX_SAMPLES = 64
+MAX_PER_LABEL = 16
+MAX_LATENT_ABS = 1000.0
+MAX_IMAGE_CHARS = 2_000_000
+MAX_SEED = 2**63 - 1
+
+ImageB64 = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_IMAGE_CHARS,
+        description=(
+            "PNG or JPEG, standard base64 with padding; an optional "
+            "`data:image/png;base64,` prefix is allowed. Other sizes and modes are "
+            "converted to the model's input (grey or RGB, bilinear resize)."
+        ),
+    ),
+]
+LatentValue = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_LATENT_ABS, le=MAX_LATENT_ABS)]
+Label = Annotated[
+    int | Annotated[str, Field(min_length=1, max_length=64)],
+    Field(description="class index (0-9) or class name ('7')"),
+]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="same seed, same images")]
+Temperature = Annotated[
+    float,
+    Field(gt=0, le=5, allow_inf_nan=False, description="scales the prior's spread; 1 is the prior"),
+]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str | None = Field(
+        None,
+        pattern=f"^{NAME_PATTERN}$",
+        description="model name; default: the endpoint's configured model",
+    )
+    version: (
+        Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")] | None
+    ) = Field(None, description="version number or alias (`production`, `staging`, `latest`)")
+
+
+class ImagesRequest(Request):
+    images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
+    labels: list[Label] | None = Field(
+        None, max_length=MAX_BATCH, description="one class per image; conditional models only"
+    )
+
+
+class DecodeRequest(Request):
+    codes: list[list[LatentValue]] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="one code per image, each of the model's latent size, "
+        f"values within ±{MAX_LATENT_ABS:g}",
+    )
+    labels: list[Label] | None = Field(
+        None, max_length=MAX_BATCH, description="conditional models only"
+    )
+
+
+class SampleRequest(Request):
+    count: int = Field(8, ge=1, le=MAX_SAMPLES)
+    seed: Seed | None = Field(None, description="omit for a random seed (returned in the response)")
+    temperature: Temperature = 1.0
+
+
+class CvaeSampleRequest(Request):
+    labels: list[Label] | None = Field(
+        None, min_length=1, max_length=32, description="classes to draw; omit for every class"
+    )
+    count_per_label: int = Field(1, ge=1, le=MAX_PER_LABEL)
+    shared_noise: bool = Field(
+        True,
+        description="true: the same random codes drawn as every label (style kept, class changed); "
+        "false: independent codes per label",
+    )
+    seed: Seed | None = None
+    temperature: Temperature = 1.0
+
+
+class Served(BaseModel):
+    model: str = Field(description="the model that served the request")
+    version: int = Field(description="its version")
+
+
+class EncodeResponse(Served):
+    codes: list[list[float]]
+    mu: list[list[float]] | None = Field(None, description="posterior mean (VAEs)")
+    logvar: list[list[float]] | None = Field(None, description="posterior log-variance (VAEs)")
+
+
+class ImagesResponse(Served):
+    images: list[str] = Field(description="base64 PNG")
+
+
+class ReconstructResponse(ImagesResponse):
+    errors: list[float] = Field(description="mean squared error per pixel, per image (0..1)")
+
+
+class SampleResponse(ImagesResponse):
+    codes: list[list[float]]
+    seed: int
+
+
+class LabelGroup(BaseModel):
+    label: str
+    index: int
+    images: list[str]
+
+
+class CvaeSampleResponse(Served):
+    groups: list[LabelGroup]
+    codes: list[list[float]] = Field(
+        description="shared noise: one code per column; else one per image"
+    )
+    seed: int
+    shared_noise: bool
+
+
+class VersionSummary(BaseModel):
+    version: int
+    aliases: list[str]
+    family: str
+    created_at: str
+    latent_size: int | None
+    input: dict[str, Any]
+    metrics: dict[str, float]
+    class_names: list[str]
+    attribute_names: list[str]
+    capabilities: list[str]
+    evaluated_with: dict[str, str]
+    report: list[str] = Field(description="report images published with the version")
+
+
+class ModelSummary(BaseModel):
+    name: str
+    versions: list[int]
+    aliases: dict[str, int]
+    loaded: list[int] = Field(description="versions in this process's memory")
+
+
+class ModelDetail(ModelSummary):
+    details: list[VersionSummary]
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    loaded: list[str]
+    error: str | None = None
+
+
+class ProblemItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extra members (`available`, ...) say what exists."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemItem] | None = None

@@ -1,0 +1,31 @@
+"""Configuration, read from the environment (prefix AE_) by the entry point only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AE_", extra="ignore")
+
+    store_dir: Path = Field(Path("models"), description="model store root")
+    default_model: str = Field(
+        "mnist-vae", description="serves /encode /decode /reconstruct /sample"
+    )
+    cvae_model: str = Field("mnist-cvae", description="serves /cvae-sample")
+    default_version: str = Field(
+        "production", description="alias or number when a request names none"
+    )
+    preload: list[str] = Field(default_factory=list, description="extra refs to load at start")
+    max_body_bytes: int = Field(8 * 1024 * 1024, description="larger request bodies get 413")
+    max_image_pixels: int = Field(4_000_000, description="larger images get 413, before decoding")
+    max_loaded_models: int = Field(8, description="loaded versions kept in memory (LRU)")
+    max_concurrent_inference: int = Field(4, description="forward passes running at once")
+    max_waiting_inference: int = Field(64, description="requests queued beyond that; then 503")
+    torch_threads: int | None = Field(None, description="intra-op threads (default: torch's)")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"

@@ -1,0 +1,114 @@
+"""python -m trainer train ... | bootstrap ..."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from autoencoders import FAMILIES, ModelConfig
+from model_store import LocalStore, StoreError
+from trainer.bootstrap import bootstrap
+from trainer.datasets.catalog import HELP as DATASETS_HELP
+from trainer.datasets.catalog import load
+from trainer.datasets.mnist import DatasetError
+from trainer.pipeline import TrainSpec, run
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainer", description="Train and publish autoencoders."
+    )
+    p.add_argument(
+        "--store",
+        default=os.environ.get("AE_STORE_DIR", "models"),
+        help="model store root (default: $AE_STORE_DIR or ./models)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one model and publish it as a new version")
+    t.add_argument("--family", required=True, choices=FAMILIES)
+    t.add_argument("--name", required=True, help="model name in the store, e.g. mnist-vae")
+    t.add_argument("--dataset", default="mnist-sample", help=DATASETS_HELP)
+    t.add_argument("--data-dir", default="data", help="where `mnist` downloads to")
+    t.add_argument("--class-names", help="comma-separated, for idx:<dir> datasets")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--latent", type=int, default=20, help="latent size")
+    t.add_argument("--backbone", choices=("linear", "conv"), default="conv", help="VAE/CVAE body")
+    t.add_argument(
+        "--hidden", type=_ints, default=(256,), help="fully connected widths, e.g. 512,256"
+    )
+    t.add_argument("--conv-channels", type=_ints, default=(32, 64), help="e.g. 32,64")
+    t.add_argument("--dropout", type=float, default=0.0)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1")
+    t.add_argument("--classifier", help="classifier ref that judges a CVAE's conditional accuracy")
+    t.add_argument("--alias", action="append", default=[], help="alias to point at the new version")
+    t.add_argument(
+        "--no-promote", action="store_true", help="do not make a first version production"
+    )
+    t.add_argument("--limit-train", type=int, help="train on an evenly spread subset")
+    t.add_argument("--limit-test", type=int, help="evaluate on an evenly spread subset")
+
+    b = sub.add_parser("bootstrap", help="train the default MNIST models into the store")
+    b.add_argument("--force", action="store_true", help="publish new versions even if present")
+    b.add_argument("--epochs", type=int, help="override every default's epochs (quick runs)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    store = LocalStore(args.store)
+    started = time.perf_counter()
+    try:
+        if args.command == "bootstrap":
+            published = bootstrap(store, not args.force, args.epochs, progress=not args.quiet)
+            for m in published:
+                print(f"published {m.name}@{m.version} {m.metrics}")
+        else:
+            names = tuple(args.class_names.split(",")) if args.class_names else None
+            data = load(args.dataset, args.data_dir, names).limited(
+                args.limit_train, args.limit_test
+            )
+            config = ModelConfig(
+                family=args.family,
+                latent_dim=args.latent,
+                backbone=args.backbone,
+                hidden=args.hidden,
+                conv_channels=args.conv_channels,
+                dropout=args.dropout,
+                num_classes=len(data.class_names) if args.family in ("cvae", "classifier") else 0,
+            )
+            spec = TrainSpec(
+                name=args.name,
+                config=config,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.lr,
+                seed=args.seed,
+                device=args.device,
+                classifier=args.classifier,
+                aliases=tuple(args.alias),
+                promote_first=not args.no_promote,
+            )
+            m = run(spec, data, store, progress=not args.quiet)
+            print(f"published {m.name}@{m.version} {m.metrics}")
+    except (StoreError, DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Dataset names the CLI accepts, resolved to loaders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainer.datasets import Dataset
+from trainer.datasets.mnist import (
+    DEBIAN_FASHION_DIR,
+    DIGITS,
+    FASHION,
+    DatasetError,
+    download_mnist,
+    load_embedded_sample,
+    load_idx_directory,
+)
+
+HELP = (
+    "mnist-sample (5,000 embedded digits, offline), mnist (full, torchvision download into "
+    "--data-dir), fashion-mnist (Debian's dataset-fashion-mnist package), "
+    "idx:<dir> (any directory with the four MNIST-format IDX files)"
+)
+
+
+def load(
+    spec: str, data_dir: str | Path = "data", class_names: tuple[str, ...] | None = None
+) -> Dataset:
+    if spec == "mnist-sample":
+        return load_embedded_sample()
+    if spec == "mnist":
+        return download_mnist(data_dir)
+    if spec == "fashion-mnist":
+        return load_idx_directory(DEBIAN_FASHION_DIR, "fashion-mnist", class_names or FASHION)
+    if spec.startswith("idx:"):
+        return load_idx_directory(spec[4:], None, class_names or DIGITS)
+    raise DatasetError(f"unknown dataset {spec!r}; known: {HELP}")

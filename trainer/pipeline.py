@@ -1,0 +1,113 @@
+"""One training run, end to end: data, model, training, evaluation, report, publish."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from autoencoders import ModelConfig, build_model
+from autoencoders.latent import fit_gaussian
+from model_store import LocalStore, Manifest, TrainingInfo, load_model, publish_model
+from trainer import __version__
+from trainer.datasets import Dataset
+from trainer.evaluation import evaluate
+from trainer.reports import build_report
+from trainer.training import pick_device, train
+
+log = logging.getLogger("trainer")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    name: str
+    config: ModelConfig
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    classifier: str | None = None  # judge for a CVAE's conditional accuracy: name[@version]
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+    promote_first: bool = True
+
+
+def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
+    """Fit the config's input shape and classes to the data it trains on."""
+    c, h, w = data.input_shape
+    num_classes = len(data.class_names) if config.family in ("cvae", "classifier") else 0
+    return replace(config, channels=c, height=h, width=w, num_classes=num_classes)
+
+
+@torch.inference_mode()
+def _fit_prior(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor]:
+    """Plain autoencoders sample from a Gaussian fitted to their training codes."""
+    codes = torch.cat(
+        [model.encode(data.train_x[i : i + 1000]).z for i in range(0, len(data.train_x), 1000)]
+    )
+    mean, scale_tril = fit_gaussian(codes)
+    return {"prior_mean": mean, "prior_scale_tril": scale_tril}
+
+
+def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True) -> Manifest:
+    config = config_for(data, spec.config)
+    torch.manual_seed(spec.seed)
+    model = build_model(config)
+    device = pick_device(spec.device)
+    log.info(
+        "training %s (%s) on %s, %d epochs, device %s",
+        spec.name,
+        config.family,
+        data.name,
+        spec.epochs,
+        device,
+    )
+    started = time.perf_counter()
+    history = train(
+        model,
+        config,
+        data,
+        spec.epochs,
+        spec.batch_size,
+        spec.learning_rate,
+        spec.seed,
+        device,
+        progress,
+    )
+    duration = time.perf_counter() - started
+    model = model.cpu().eval()
+
+    judge, evaluated_with = None, {}
+    if config.family == "cvae" and spec.classifier:
+        loaded = load_model(store, spec.classifier)
+        if loaded.config.family != "classifier":
+            raise ValueError(f"{spec.classifier} is a {loaded.config.family}, not a classifier")
+        judge, evaluated_with["classifier"] = loaded.module, loaded.ref
+    metrics = evaluate(model, config, data, judge)
+    latents = _fit_prior(model, data) if config.family in ("linear-ae", "conv-ae") else {}
+    report = build_report(model, config, data.test_x, data.test_y, history, latents)
+
+    fields = {
+        "input": {"channels": config.channels, "height": config.height, "width": config.width},
+        "class_names": list(data.class_names) if config.num_classes else [],
+        "dataset": data.info().model_dump(),
+        "training": TrainingInfo(
+            epochs=spec.epochs,
+            batch_size=spec.batch_size,
+            learning_rate=spec.learning_rate,
+            seed=spec.seed,
+            device=str(device),
+            duration_s=round(duration, 3),
+            history=history,
+        ).model_dump(),
+        "metrics": metrics,
+        "evaluated_with": evaluated_with,
+        "code_version": __version__,
+    }
+    manifest = publish_model(
+        store, spec.name, model, config, fields, latents, report, spec.aliases, spec.promote_first
+    )
+    log.info("published %s@%d: %s", manifest.name, manifest.version, metrics)
+    return manifest

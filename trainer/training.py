@@ -1,0 +1,110 @@
+"""Training loops: one objective per family, seeded, with a progress bar."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from autoencoders import ModelConfig
+from autoencoders.losses import negative_elbo
+from trainer.datasets import Dataset
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def batch_loss(
+    model: nn.Module, config: ModelConfig, x: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    """The training objective of a batch, per image (nats for VAEs, MSE per pixel for AEs)."""
+    if config.family == "classifier":
+        return F.cross_entropy(model(x), y)
+    if config.family in ("vae", "cvae"):
+        # One z ~ q(z|x) per image, in training and in evaluation alike: the
+        # single-sample ELBO estimate, as in pytorch/examples' VAE.
+        enc = model.encode(x, y)
+        z = model.reparameterize(enc.mu, enc.logvar)
+        return negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar).loss
+    return F.mse_loss(torch.sigmoid(model(x, y).logits), x)
+
+
+def _shift(x: torch.Tensor, gen: torch.Generator, pixels: int) -> torch.Tensor:
+    """Random translation by up to `pixels` (the classifier's only augmentation)."""
+    dx, dy = (int(v) for v in torch.randint(-pixels, pixels + 1, (2,), generator=gen))
+    return torch.roll(x, shifts=(dy, dx), dims=(2, 3))
+
+
+def evaluate_loss(
+    model: nn.Module, config: ModelConfig, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500
+) -> float:
+    """Mean objective over a split, in eval mode and with a fixed seed."""
+    model.eval()
+    device = next(model.parameters()).device
+    total = 0.0
+    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+        torch.manual_seed(0)
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+            total += float(batch_loss(model, config, xb, yb)) * len(xb)
+    return total / len(x)
+
+
+def train(
+    model: nn.Module,
+    config: ModelConfig,
+    data: Dataset,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Adam on the family's objective; returns per-epoch train and test losses."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    x, y = data.train_x, data.train_y
+    steps = (len(x) + batch_size - 1) // batch_size
+    history: list[dict[str, float]] = []
+    bar = tqdm(total=epochs * steps, desc=config.family, unit="batch", disable=not progress)
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = torch.randperm(len(x), generator=gen)
+        running = 0.0
+        for i in range(steps):
+            idx = order[i * batch_size : (i + 1) * batch_size]
+            xb, yb = x[idx], y[idx]
+            if config.family == "classifier":
+                xb = _shift(xb, gen, 2)
+            xb, yb = xb.to(device), yb.to(device)
+            loss = batch_loss(model, config, xb, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach()) * len(idx)
+            bar.update(1)
+        record = {
+            "epoch": float(epoch),
+            "train_loss": running / len(x),
+            "test_loss": evaluate_loss(model, config, data.test_x, data.test_y),
+            "elapsed_s": time.perf_counter() - start,
+        }
+        history.append(record)
+        bar.set_postfix(train=f"{record['train_loss']:.4g}", test=f"{record['test_loss']:.4g}")
+        if on_epoch:
+            on_epoch(record)
+    bar.close()
+    model.eval()
+    return history
