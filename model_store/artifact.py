@@ -8,7 +8,6 @@ model or seed are refused before anything serves them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,8 @@ from model_store.refs import ModelRef, parse_ref
 
 PROBE_SEED = 20240917
 PROBE_BATCH = 4
-PROBE_RTOL = 1e-3
+PROBE_PROJECTIONS = 8
+PROBE_TOLERANCE = 1e-3  # relative to the output's norm: float noise passes, other weights do not
 
 
 @dataclass
@@ -54,17 +54,32 @@ def _probe_output(module: nn.Module, config: ModelConfig) -> torch.Tensor:
         return module.decode(enc.z, labels)
 
 
+def _fingerprint(module: nn.Module, config: ModelConfig) -> tuple[float, list[float]]:
+    out = _probe_output(module, config).double().flatten()
+    gen = torch.Generator().manual_seed(PROBE_SEED + 1)
+    directions = torch.randn(PROBE_PROJECTIONS, out.numel(), generator=gen, dtype=torch.float64)
+    directions /= directions.norm(dim=1, keepdim=True)
+    return float(out.norm()), (directions @ out).tolist()
+
+
 def compute_probe(module: nn.Module, config: ModelConfig) -> Probe:
     was_training = module.training
     module.eval()
-    out = _probe_output(module.cpu(), config).double()
+    norm, projections = _fingerprint(module.cpu(), config)
     module.train(was_training)
-    return Probe(
-        seed=PROBE_SEED,
-        batch=PROBE_BATCH,
-        output_sum=float(out.sum()),
-        output_abs_sum=float(out.abs().sum()),
-    )
+    return Probe(seed=PROBE_SEED, batch=PROBE_BATCH, norm=norm, projections=projections)
+
+
+def _check_probe(module: nn.Module, config: ModelConfig, probe: Probe, where: str) -> None:
+    norm, projections = _fingerprint(module, config)
+    tolerance = PROBE_TOLERANCE * max(probe.norm, 1.0)
+    values = zip([norm, *projections], [probe.norm, *probe.projections], strict=True)
+    if any(abs(got - want) > tolerance for got, want in values):
+        raise CorruptArtifact(
+            "probe output differs from the one recorded at publish: these weights are "
+            "not the model the manifest describes",
+            where,
+        )
 
 
 def _load_tensors(data: bytes, what: str) -> dict[str, torch.Tensor]:
@@ -146,18 +161,7 @@ def load_version(store: LocalStore, name: str, version: int) -> LoadedModel:
     module.load_state_dict(tensors, strict=True)
     module.eval()
     if manifest.probe is not None:
-        out = _probe_output(module, config).double()
-        got = (float(out.sum()), float(out.abs().sum()))
-        want = (manifest.probe.output_sum, manifest.probe.output_abs_sum)
-        if not all(
-            math.isclose(g, w, rel_tol=PROBE_RTOL, abs_tol=1e-4)
-            for g, w in zip(got, want, strict=True)
-        ):
-            raise CorruptArtifact(
-                "probe output differs from the one recorded at publish: these weights are "
-                "not the model the manifest describes",
-                where,
-            )
+        _check_probe(module, config, manifest.probe, where)
     latents: dict[str, torch.Tensor] = {}
     if LATENTS_FILE in content.files:
         latents_where = f"{name}/{version}/{LATENTS_FILE}"

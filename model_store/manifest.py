@@ -48,8 +48,8 @@ class Probe(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seed: int
     batch: int
-    output_sum: float
-    output_abs_sum: float
+    norm: float = Field(description="L2 norm of the output")
+    projections: list[float] = Field(description="the output dotted with fixed random directions")
 
 
 class Manifest(BaseModel):

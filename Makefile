@@ -1,0 +1,42 @@
+# The two commands a newcomer needs: `make serve` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STORE ?= models
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# torch from plain pip: on this project's build machines it resolves from local disk.
+TORCH ?= torch torchvision
+
+.PHONY: install serve test test-fast lint bootstrap bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+bootstrap: install
+	$(PY) -m trainer --store $(STORE) bootstrap
+
+serve: bootstrap
+	AE_STORE_DIR=$(STORE) $(PY) -m service --host $(HOST) --port $(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+bench: install
+	$(PY) bench/mnist_figures.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

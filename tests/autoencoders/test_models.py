@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autoencoders import CVAE, VAE, Autoencoder, Classifier, ModelConfig, build_model
+from autoencoders.latent import fit_gaussian, interpolate, sample_gaussian
+from autoencoders.losses import kl_to_standard_normal, negative_elbo
+
+SHAPES = [
+    pytest.param((1, 28, 28), id="digits-1x28x28"),
+    pytest.param((3, 45, 45), id="faces-3x45x45"),
+]
+FAMILIES = [
+    pytest.param("linear-ae", "linear", Autoencoder, id="linear-ae"),
+    pytest.param("conv-ae", "conv", Autoencoder, id="conv-ae"),
+    pytest.param("vae", "linear", VAE, id="vae-linear"),
+    pytest.param("vae", "conv", VAE, id="vae-conv"),
+    pytest.param("cvae", "conv", CVAE, id="cvae-conv"),
+    pytest.param("cvae", "linear", CVAE, id="cvae-linear"),
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize(("family", "backbone", "cls"), FAMILIES)
+def test_autoencoder_round_trips_the_configured_shape(shape, family, backbone, cls):
+    c, h, w = shape
+    config = ModelConfig(family=family, backbone=backbone, channels=c, height=h, width=w,
+                         latent_dim=7, hidden=(32,), conv_channels=(8, 16),
+                         num_classes=10 if family == "cvae" else 0)  # fmt: skip
+    model = build_model(config).eval()
+    assert isinstance(model, cls)
+    x = torch.rand(5, c, h, w)
+    labels = torch.arange(5) if family == "cvae" else None
+    enc = model.encode(x, labels)
+    assert enc.z.shape == (5, 7)
+    assert (enc.logvar is not None) == (family in ("vae", "cvae"))
+    out = model.decode(enc.z, labels)
+    assert out.shape == (5, c, h, w)
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+@pytest.mark.parametrize(("family", "backbone", "cls"), FAMILIES)
+def test_model_is_rebuilt_from_its_config_alone(family, backbone, cls):
+    config = ModelConfig(family=family, backbone=backbone, latent_dim=5, hidden=(16,),
+                         num_classes=10 if family == "cvae" else 0)  # fmt: skip
+    original = build_model(config).eval()
+    rebuilt = build_model(ModelConfig.from_dict(config.to_dict())).eval()
+    rebuilt.load_state_dict(original.state_dict())
+    z = torch.randn(3, 5)
+    labels = torch.tensor([1, 2, 3]) if family == "cvae" else None
+    assert torch.equal(original.decode(z, labels), rebuilt.decode(z, labels))
+
+
+def test_cvae_decoder_uses_the_class():
+    config = ModelConfig(family="cvae", latent_dim=4, hidden=(16,), num_classes=10)
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    z = torch.zeros(2, 4)
+    a, b = model.decode(z, torch.tensor([0, 9]))
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="needs labels"):
+        model.decode(z)
+
+
+def test_classifier_gives_one_logit_per_class():
+    model = Classifier(ModelConfig(family="classifier", num_classes=10))
+    assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_config_refuses_unknown_family_and_keys():
+    with pytest.raises(ValueError, match="unknown family"):
+        ModelConfig(family="gan")
+    with pytest.raises(ValueError, match="unknown config keys"):
+        ModelConfig.from_dict({"family": "vae", "depth": 3})
+
+
+def test_negative_elbo_is_bce_summed_over_pixels_plus_kl_averaged_over_images():
+    torch.manual_seed(0)
+    logits = torch.randn(4, 1, 28, 28)
+    x = torch.rand(4, 1, 28, 28)
+    mu, logvar = torch.randn(4, 3), torch.randn(4, 3)
+    p = torch.sigmoid(logits)
+    bce = -(x * p.log() + (1 - x) * (1 - p).log()).sum() / 4
+    kl = (0.5 * (mu**2 + logvar.exp() - 1 - logvar)).sum() / 4
+    terms = negative_elbo(logits, x, mu, logvar)
+    assert terms.loss.item() == pytest.approx((bce + kl).item(), rel=1e-5)
+    assert terms.kl.item() == pytest.approx(kl.item(), rel=1e-5)
+
+
+def test_kl_is_zero_at_the_prior():
+    assert kl_to_standard_normal(torch.zeros(2, 5), torch.zeros(2, 5)).abs().max() == 0
+
+
+def test_fitted_gaussian_reproduces_the_codes_covariance():
+    gen = torch.Generator().manual_seed(0)
+    mixing = torch.tensor([[2.0, 0.0], [1.5, 0.5]])
+    codes = torch.randn(20000, 2, generator=gen) @ mixing.T + torch.tensor([3.0, -1.0])
+    mean, tril = fit_gaussian(codes)
+    draws = sample_gaussian(mean, tril, 20000, torch.Generator().manual_seed(1))
+    assert torch.allclose(draws.mean(0), torch.tensor([3.0, -1.0]), atol=0.1)
+    assert torch.allclose(torch.cov(draws.T), mixing @ mixing.T, atol=0.15)
+
+
+def test_interpolation_starts_and_ends_at_the_codes():
+    a, b = torch.zeros(3), torch.ones(3)
+    path = interpolate(a, b, 5)
+    assert path.shape == (5, 3)
+    assert torch.equal(path[0], a) and torch.equal(path[-1], b)
+    assert torch.allclose(path[2], torch.full((3,), 0.5))

@@ -1,0 +1,128 @@
+"""Shared fixtures: a store trained by the real CLI, and a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--quiet"]
+TINY_TRAIN = ["--epochs", "2", "--limit-train", "1000", "--limit-test", "200"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def train_tiny(store: Path, family: str, name: str, *extra: str) -> str:
+    return run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", family,
+                   "--name", name, *TINY_TRAIN, *extra)  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    store: Path
+    log: Path
+
+    def client(self, **kw) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60, **kw)
+
+
+def start_server(
+    store: Path, log: Path, env: dict[str, str] | None = None, wait_ready: bool = True
+) -> Server:
+    port = free_port()
+    out = open(log, "w")  # noqa: SIM115 - closed when the process is stopped
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--store",
+            str(store),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "AE_LOG_LEVEL": "warning", **(env or {})},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server(f"http://127.0.0.1:{port}", proc, store, log)
+    deadline = time.monotonic() + 60
+    path = "/ready" if wait_ready else "/health"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(server.url + path, timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    stop_server(server)
+    raise AssertionError(f"server not ready in 60 s:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory) -> Path:
+    """Tiny versions of every default model plus a linear AE, trained through the real CLI."""
+    store = tmp_path_factory.mktemp("store")
+    train_tiny(store, "classifier", "mnist-classifier")
+    train_tiny(store, "vae", "mnist-vae")
+    train_tiny(store, "cvae", "mnist-cvae", "--classifier", "mnist-classifier")
+    train_tiny(store, "linear-ae", "mnist-ae-linear", "--hidden", "128", "--latent", "16")
+    return store
+
+
+@pytest.fixture(scope="session")
+def server(trained_store, tmp_path_factory) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("logs") / "server.log"
+    srv = start_server(trained_store, log)
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def client(server) -> Iterator[httpx.Client]:
+    with server.client() as c:
+        yield c

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT, run_cli
+from tests.model_store.conftest import publish_tiny
+
+
+def _cli(store, *args):
+    return run_cli("-m", "model_store", "--store", str(store.root), *args)
+
+
+def test_cli_lists_promotes_verifies_and_deletes(store):
+    publish_tiny(store)
+    publish_tiny(store, seed=1)
+    assert _cli(store, "list").splitlines() == ["tiny@1  [production]", "tiny@2"]
+    assert "1 -> 2" in _cli(store, "promote", "tiny", "2")
+    assert json.loads(_cli(store, "show", "tiny"))["version"] == 2
+    assert json.loads(_cli(store, "verify", "tiny@production")) == {
+        "ok": True,
+        "model": "tiny@2",
+        "files": 1,
+    }
+    assert "deleted tiny@1" in _cli(store, "delete", "tiny", "1")
+    assert _cli(store, "list").splitlines() == ["tiny@2  [production]"]
+
+
+def test_cli_reports_store_errors_without_a_traceback(store):
+    publish_tiny(store)
+    proc = subprocess.run(
+        [sys.executable, "-m", "model_store", "--store", str(store.root), "delete", "tiny", "1"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: tiny@1 is still aliased by production"

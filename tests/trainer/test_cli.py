@@ -1,0 +1,46 @@
+"""The real `python -m trainer` CLI, through the session store it trained."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from model_store import LocalStore, load_model
+
+
+def _manifest(store, name):
+    return json.loads((store / name / "1" / "manifest.json").read_text())
+
+
+def test_every_family_publishes_metrics_and_report_images(trained_store):
+    vae = _manifest(trained_store, "mnist-vae")
+    assert vae["family"] == "vae" and vae["latent_size"] == 20
+    assert vae["metrics"]["test_negative_elbo_nats"] > 0
+    assert 0 < vae["metrics"]["test_reconstruction_mse"] < 0.2
+    assert vae["dataset"]["name"].startswith("mnist-sample")
+    assert vae["training"]["seed"] == 0 and len(vae["training"]["history"]) == 2
+    for name in ("samples.png", "reconstructions.png", "loss_curves.png"):
+        data = (trained_store / "mnist-vae" / "1" / "report" / name).read_bytes()
+        assert Image.open(io.BytesIO(data)).size[0] > 50, name
+
+    cvae = _manifest(trained_store, "mnist-cvae")
+    assert cvae["class_names"] == [str(d) for d in range(10)]
+    assert cvae["evaluated_with"] == {"classifier": "mnist-classifier@1"}
+    assert 0 <= cvae["metrics"]["conditional_accuracy"] <= 1
+
+    clf = _manifest(trained_store, "mnist-classifier")
+    assert clf["metrics"]["test_accuracy"] > 0.5  # 2 epochs on 1,000 digits, still far above chance
+
+    ae = _manifest(trained_store, "mnist-ae-linear")
+    assert ae["config"]["hidden"] == [128] and "latents.safetensors" in ae["files"]
+
+
+def test_training_is_repeatable_with_a_seed(trained_store, tmp_path):
+    from tests.conftest import train_tiny
+
+    train_tiny(tmp_path, "vae", "again")
+    again = load_model(LocalStore(tmp_path), "again").module.state_dict()
+    first = load_model(LocalStore(trained_store), "mnist-vae").module.state_dict()
+    assert all(first[k].equal(again[k]) for k in first)
