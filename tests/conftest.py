@@ -60,7 +60,7 @@ def start_server(
     store: Path, log: Path, env: dict[str, str] | None = None, wait_ready: bool = True
 ) -> Server:
     port = free_port()
-    out = open(log, "w")  # noqa: SIM115 - closed when the process is stopped
+    out = open(log, "w")  # closed with the process
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -127,7 +127,7 @@ def test_a_flipped_byte_in_the_weights_fails_loading_naming_the_file(store):
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0x01
     weights.write_bytes(bytes(data))
-    with pytest.raises(CorruptArtifact, match="weights.safetensors") as err:
+    with pytest.raises(CorruptArtifact, match=r"weights\.safetensors") as err:
         load_model(store, "tiny")
     assert "sha256" in str(err.value)
 
@@ -274,8 +274,9 @@ store = LocalStore(sys.argv[1])
 blob = os.urandom(8 << 20)
 print("started", flush=True)
 while True:
-    store.publish("tiny", {**fields(), "family": "vae", "config": {"family": "vae"}, "torch_version": "x"},
-                  {"weights.safetensors": blob, "report/a.png": blob[:1000]})
+    extra = {"family": "vae", "config": {"family": "vae"}, "torch_version": "x"}
+    files = {"weights.safetensors": blob, "report/a.png": blob[:9]}
+    store.publish("tiny", {**fields(), **extra}, files)
 """
 
 

@@ -55,7 +55,7 @@ def test_idx_directory_round_trips_pixels_and_labels(idx_dir):
 
 
 def test_fashion_mnist_names_its_classes(idx_dir):
-    data = load_idx_directory(idx_dir, "fashion", ("T-shirt/top",) + tuple("abcdefghi"))
+    data = load_idx_directory(idx_dir, "fashion", ("T-shirt/top", *"abcdefghi"))
     assert data.class_names[0] == "T-shirt/top"
 
 
