@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from model_store.errors import InvalidName
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+# The same rule as a JSON-schema regex without look-arounds (no "..": a dot is always
+# followed by another character or ends the name); pair it with max_length=64.
+NAME_REGEX = r"^[a-z0-9](\.?[a-z0-9_-])*\.?$"
+SELECTOR_REGEX = r"^([1-9][0-9]{0,8}|[a-z0-9](\.?[a-z0-9_-])*\.?)$"
 _NAME = re.compile(NAME_PATTERN)
 DEFAULT_ALIAS = "production"
 LATEST = "latest"

@@ -136,6 +136,8 @@ def cvae_sample(
 
 def label_indices(model: LoadedModel, labels: list[int | str]) -> list[int]:
     """Class indices from indices or class names; unknown ones are refused, listing the known."""
+    if model.config.family != "cvae":
+        raise InvalidInput(f"{model.ref} is not conditional; leave labels out", ("body", "labels"))
     names = model.manifest.class_names
     out = []
     for i, label in enumerate(labels):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_store.refs import NAME_PATTERN
+from model_store.refs import NAME_REGEX, SELECTOR_REGEX
 
 MAX_BATCH = 64
 MAX_SAMPLES = 64
@@ -44,11 +44,14 @@ class Request(BaseModel):
 
     model: str | None = Field(
         None,
-        pattern=f"^{NAME_PATTERN}$",
+        pattern=NAME_REGEX,
+        max_length=64,
         description="model name; default: the endpoint's configured model",
     )
     version: (
-        Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=f"^{NAME_PATTERN}$")] | None
+        Annotated[int, Field(ge=1)]
+        | Annotated[str, Field(pattern=SELECTOR_REGEX, max_length=64)]
+        | None
     ) = Field(None, description="version number or alias (`production`, `staging`, `latest`)")
 
 

@@ -30,6 +30,7 @@ from service.schemas import (
 from service.state import State
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "a body that cannot be read as JSON text"},
     404: {"model": Problem, "description": "unknown model or version; lists what exists"},
     413: {"model": Problem, "description": "body or image over its limit"},
     415: {"model": Problem, "description": "an image that is not PNG or JPEG, or bad base64"},

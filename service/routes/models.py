@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Path
 
 from model_store import LocalStore, ModelNotFound
-from model_store.refs import NAME_PATTERN
+from model_store.refs import NAME_REGEX
 from service.inference import capabilities
 from service.schemas import ModelDetail, ModelList, ModelSummary, Problem, VersionSummary
 from service.state import State
@@ -40,7 +40,7 @@ def list_models(state: State) -> ModelList:
 )
 def get_model(
     state: State,
-    name: str = Path(pattern=f"^{NAME_PATTERN}$", examples=["mnist-vae"], max_length=64),
+    name: str = Path(pattern=NAME_REGEX, examples=["mnist-vae"], max_length=64),
 ) -> ModelDetail:
     store = state.registry.store
     if name not in store.names():

@@ -1,0 +1,133 @@
+"""Bad input gets a clear problem+json error naming the field, and never a 500."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pytest
+
+from service.examples import DIGIT_7
+from tests.pngcraft import declared_size_png, text_bomb_png
+
+ZEROS = [0.0] * 20
+
+
+def _raw(client: httpx.Client, path: str, text: str) -> httpx.Response:
+    return client.post(path, content=text, headers={"content-type": "application/json"})
+
+
+CASES = [
+    pytest.param("/reconstruct", {"images": ["%%%not-base64"]}, 415, ["body", "images", 0], id="bad-base64"),
+    pytest.param("/reconstruct", {"images": [base64.b64encode(b"hello world!").decode()]}, 415,
+                 ["body", "images", 0], id="not-an-image"),  # fmt: skip
+    pytest.param("/reconstruct", {"images": [DIGIT_7, base64.b64encode(declared_size_png(30000, 30000)).decode()]},
+                 413, ["body", "images", 1], id="decompression-bomb"),  # fmt: skip
+    pytest.param("/reconstruct", {"images": [base64.b64encode(text_bomb_png()).decode()]}, 415,
+                 ["body", "images", 0], id="text-chunk-bomb"),  # fmt: skip
+    pytest.param("/reconstruct", {"images": []}, 422, ["body", "images"], id="empty-batch"),
+    pytest.param("/reconstruct", {"images": [DIGIT_7] * 65}, 422, ["body", "images"], id="batch-over-limit"),
+    pytest.param("/reconstruct", {"images": [DIGIT_7], "extra": 1}, 422, ["body", "extra"], id="extra-field"),
+    pytest.param("/reconstruct", {"images": [DIGIT_7], "labels": [1]}, 422, ["body", "labels"], id="labels-for-vae"),
+    pytest.param("/decode", {"codes": [[0.0] * 19]}, 422, ["body", "codes"], id="latent-too-short"),
+    pytest.param("/decode", {"codes": [ZEROS, [0.0] * 21]}, 422, ["body", "codes"], id="ragged-latents"),
+    pytest.param("/decode", {"codes": [["nan"] * 20]}, 422, ["body", "codes", 0, 0], id="nan-string"),
+    pytest.param("/decode", {"codes": [[True] * 20]}, 422, ["body", "codes", 0, 0], id="boolean"),
+    pytest.param("/decode", {"codes": [[[0.0]] * 20]}, 422, ["body", "codes", 0, 0], id="nested-list"),
+    pytest.param("/decode", {"codes": [[1e30] * 20]}, 422, ["body", "codes", 0, 0], id="extreme-latent"),
+    pytest.param("/sample", {"count": 65}, 422, ["body", "count"], id="count-over-limit"),
+    pytest.param("/sample", {"count": 0}, 422, ["body", "count"], id="count-zero"),
+    pytest.param("/sample", {"temperature": 0}, 422, ["body", "temperature"], id="temperature-zero"),
+    pytest.param("/sample", {"seed": -1}, 422, ["body", "seed"], id="negative-seed"),
+    pytest.param("/sample", {"model": "../etc"}, 422, ["body", "model"], id="traversal-name"),
+    pytest.param("/sample", {"version": "..%2f"}, 422, ["body", "version"], id="traversal-version"),
+    pytest.param("/sample", {"model": "mnist-classifier"}, 422, ["body", "model"], id="classifier-cannot-sample"),
+    pytest.param("/sample", {"model": "mnist-cvae"}, 422, ["body", "model"], id="cvae-at-sample"),
+    pytest.param("/cvae-sample", {"model": "mnist-vae"}, 422, ["body", "model"], id="vae-at-cvae-sample"),
+    pytest.param("/cvae-sample", {"labels": [10]}, 422, ["body", "labels", 0], id="label-out-of-range"),
+    pytest.param("/cvae-sample", {"labels": ["seven"]}, 422, ["body", "labels", 0], id="unknown-label-name"),
+    pytest.param("/cvae-sample", {"count_per_label": 17}, 422, ["body", "count_per_label"], id="per-label-over-limit"),
+    pytest.param("/encode", {"model": "mnist-cvae", "images": [DIGIT_7]}, 422, ["body", "labels"], id="cvae-needs-labels"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "status", "loc"), CASES)
+def test_bad_input_gets_a_problem_naming_the_field(client, path, body, status, loc):
+    r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    assert any(e["loc"][: len(loc)] == loc for e in problem["errors"]), problem["errors"]
+    assert DIGIT_7 not in r.text  # input is never echoed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"codes": [[NaN' + ", 0" * 19 + "]]}", id="NaN"),
+        pytest.param('{"codes": [[Infinity' + ", 0" * 19 + "]]}", id="Infinity"),
+        pytest.param('{"codes": [[-Infinity' + ", 0" * 19 + "]]}", id="-Infinity"),
+        pytest.param('{"codes": [[1e400' + ", 0" * 19 + "]]}", id="1e400"),
+        pytest.param('{"codes": [[0' + ", 0" * 19 + "]", id="truncated-json"),
+    ],
+)
+def test_non_finite_numbers_get_422_with_valid_json(client, text):
+    r = _raw(client, "/decode", text)
+    assert r.status_code == 422
+    json.loads(r.text, parse_constant=lambda c: pytest.fail(f"response holds {c}"))
+
+
+def test_largest_allowed_latents_give_a_finite_image(client):
+    r = client.post("/decode", json={"codes": [[1000.0] * 20, [-1000.0] * 20, ZEROS]})
+    assert r.status_code == 200
+    assert all(
+        base64.b64decode(i, validate=True).startswith(b"\x89PNG") for i in r.json()["images"]
+    )
+
+
+def test_unknown_model_lists_those_that_exist(client):
+    r = client.post("/sample", json={"model": "nope"})
+    assert r.status_code == 404
+    assert r.json()["available"] == [
+        "mnist-ae-linear",
+        "mnist-classifier",
+        "mnist-cvae",
+        "mnist-vae",
+    ]
+
+
+def test_unknown_version_lists_versions_and_aliases(client):
+    r = client.post("/sample", json={"version": 9})
+    assert r.status_code == 404
+    assert r.json()["available"] == [1] and r.json()["aliases"] == {"production": 1}
+    r = client.post("/sample", json={"version": "staging"})
+    assert r.status_code == 404
+    assert client.get("/models/nope").status_code == 404
+    assert client.get("/models/..%2f..%2fetc").status_code in (404, 422)
+
+
+def test_unknown_label_lists_the_classes(client):
+    r = client.post("/cvae-sample", json={"labels": ["seven"]})
+    assert r.json()["available"] == [str(d) for d in range(10)]
+
+
+def test_oversized_body_gets_413_with_or_without_content_length(client, server):
+    big = b'{"images": ["' + b"A" * (9 * 1024 * 1024) + b'"]}'
+    r = client.post("/reconstruct", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["status"] == 413
+
+    def chunks():
+        for i in range(0, len(big), 1 << 20):
+            yield big[i : i + (1 << 20)]
+
+    r = client.post("/reconstruct", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert client.post("/sample", json={"count": 1}).status_code == 200  # and the service goes on
+
+
+def test_wrong_method_and_path_use_the_same_shape(client):
+    for r in (client.get("/sample"), client.get("/nowhere")):
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == r.status_code
