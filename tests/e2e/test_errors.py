@@ -18,14 +18,15 @@ def _raw(client: httpx.Client, path: str, text: str) -> httpx.Response:
     return client.post(path, content=text, headers={"content-type": "application/json"})
 
 
+# fmt: off
 CASES = [
     pytest.param("/reconstruct", {"images": ["%%%not-base64"]}, 415, ["body", "images", 0], id="bad-base64"),
     pytest.param("/reconstruct", {"images": [base64.b64encode(b"hello world!").decode()]}, 415,
-                 ["body", "images", 0], id="not-an-image"),  # fmt: skip
+                 ["body", "images", 0], id="not-an-image"),
     pytest.param("/reconstruct", {"images": [DIGIT_7, base64.b64encode(declared_size_png(30000, 30000)).decode()]},
-                 413, ["body", "images", 1], id="decompression-bomb"),  # fmt: skip
+                 413, ["body", "images", 1], id="decompression-bomb"),
     pytest.param("/reconstruct", {"images": [base64.b64encode(text_bomb_png()).decode()]}, 415,
-                 ["body", "images", 0], id="text-chunk-bomb"),  # fmt: skip
+                 ["body", "images", 0], id="text-chunk-bomb"),
     pytest.param("/reconstruct", {"images": []}, 422, ["body", "images"], id="empty-batch"),
     pytest.param("/reconstruct", {"images": [DIGIT_7] * 65}, 422, ["body", "images"], id="batch-over-limit"),
     pytest.param("/reconstruct", {"images": [DIGIT_7], "extra": 1}, 422, ["body", "extra"], id="extra-field"),
@@ -49,7 +50,8 @@ CASES = [
     pytest.param("/cvae-sample", {"labels": ["seven"]}, 422, ["body", "labels", 0], id="unknown-label-name"),
     pytest.param("/cvae-sample", {"count_per_label": 17}, 422, ["body", "count_per_label"], id="per-label-over-limit"),
     pytest.param("/encode", {"model": "mnist-cvae", "images": [DIGIT_7]}, 422, ["body", "labels"], id="cvae-needs-labels"),
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.mark.parametrize(("path", "body", "status", "loc"), CASES)
