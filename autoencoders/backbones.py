@@ -63,12 +63,18 @@ class EncoderBody(nn.Module):
 
 
 class DecoderBody(nn.Module):
-    """Code (plus condition) to pixel logits of shape (channels, height, width)."""
+    """Code (plus condition) to pixel logits of shape (channels, height, width).
+
+    A condition (a one-hot class) enters the first layer and, in the conv body, every
+    upsampling stage as constant planes: a label reachable everywhere is one the decoder
+    cannot learn to ignore in favour of class hints leaked into the code.
+    """
 
     def __init__(self, config: ModelConfig, condition_dim: int = 0) -> None:
         super().__init__()
         self.shape = config.input_shape
         widths = [config.latent_dim + condition_dim, *reversed(config.hidden)]
+        self.stages = nn.ModuleList()
         if config.effective_backbone == "conv":
             chans = list(config.conv_channels)
             hsz = conv_sizes(config.height, len(chans))
@@ -77,29 +83,33 @@ class DecoderBody(nn.Module):
             self.mlp = _mlp([*widths, chans[-1] * hsz[-1] * wsz[-1]])
             out_chans = [*reversed(chans[:-1]), config.channels]
             in_chans = list(reversed(chans))
-            layers: list[nn.Module] = []
             for i, (a, b) in enumerate(zip(in_chans, out_chans, strict=True)):
                 # Stage i grows size s -> 2s - 1 + output_padding; pick the padding
                 # that lands exactly on the encoder's size at that depth.
                 src_h, dst_h = hsz[-1 - i], hsz[-2 - i]
                 src_w, dst_w = wsz[-1 - i], wsz[-2 - i]
                 pad = (dst_h - (2 * src_h - 1), dst_w - (2 * src_w - 1))
-                layers.append(
-                    nn.ConvTranspose2d(a, b, kernel_size=3, stride=2, padding=1, output_padding=pad)
+                self.stages.append(
+                    nn.ConvTranspose2d(
+                        a + condition_dim, b, kernel_size=3, stride=2, padding=1, output_padding=pad
+                    )
                 )
-                if i < len(in_chans) - 1:
-                    layers.append(nn.ReLU())
-            self.deconv: nn.Module = nn.Sequential(*layers)
         else:
             self.grid = None
             self.mlp = _mlp([*widths, math.prod(config.input_shape)], last_activation=False)
-            self.deconv = nn.Identity()
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
         if condition is not None:
             z = torch.cat([z, condition], dim=1)
         h = self.mlp(z)
-        if self.grid is not None:
-            h = h.view(-1, *self.grid)
-            return self.deconv(h)
-        return h.view(-1, *self.shape)
+        if self.grid is None:
+            return h.view(-1, *self.shape)
+        h = h.view(-1, *self.grid)
+        for i, stage in enumerate(self.stages):
+            if condition is not None:
+                planes = condition[:, :, None, None].expand(-1, -1, *h.shape[2:])
+                h = torch.cat([h, planes], dim=1)
+            h = stage(h)
+            if i < len(self.stages) - 1:
+                h = torch.relu(h)
+        return h

@@ -29,6 +29,8 @@ class ModelConfig:
     backbone: str = "conv"
     num_classes: int = 0
     dropout: float = 0.0
+    # Classifier only: independent yes/no outputs (face attributes) instead of one class.
+    multilabel: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

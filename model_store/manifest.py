@@ -36,6 +36,7 @@ class TrainingInfo(BaseModel):
     epochs: int
     batch_size: int
     learning_rate: float
+    kl_weight: float = Field(1.0, description="VAE KL weight in training (1: the ELBO)")
     seed: int
     device: str
     duration_s: float

@@ -10,7 +10,7 @@ import time
 
 from autoencoders import FAMILIES, ModelConfig
 from model_store import LocalStore, StoreError
-from trainer.bootstrap import bootstrap
+from trainer.bootstrap import GROUPS, bootstrap
 from trainer.datasets.catalog import HELP as DATASETS_HELP
 from trainer.datasets.catalog import load
 from trainer.datasets.mnist import DatasetError
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--kl-weight", type=float, default=1.0, help="VAE/CVAE KL weight (beta-VAE)")
+    t.add_argument("--multilabel", action="store_true", help="classifier of face attributes")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1")
     t.add_argument("--classifier", help="classifier ref that judges a CVAE's conditional accuracy")
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bootstrap", help="train the default MNIST models into the store")
     b.add_argument("--force", action="store_true", help="publish new versions even if present")
     b.add_argument("--epochs", type=int, help="override every default's epochs (quick runs)")
+    b.add_argument("--only", choices=tuple(GROUPS), action="append", help="train one group")
     return p
 
 
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         if args.command == "bootstrap":
-            published = bootstrap(store, not args.force, args.epochs, progress=not args.quiet)
+            groups = tuple(args.only or GROUPS)
+            published = bootstrap(store, not args.force, args.epochs, not args.quiet, groups)
             for m in published:
                 print(f"published {m.name}@{m.version} {m.metrics}")
         else:
@@ -87,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                 hidden=args.hidden,
                 conv_channels=args.conv_channels,
                 dropout=args.dropout,
-                num_classes=len(data.class_names) if args.family in ("cvae", "classifier") else 0,
+                num_classes=2 if args.family in ("cvae", "classifier") else 0,  # fitted to the data
+                multilabel=args.multilabel,
             )
             spec = TrainSpec(
                 name=args.name,
@@ -95,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 epochs=args.epochs,
                 batch_size=args.batch_size,
                 learning_rate=args.lr,
+                kl_weight=args.kl_weight,
                 seed=args.seed,
                 device=args.device,
                 classifier=args.classifier,

@@ -39,6 +39,60 @@ def classifier_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor)
 
 
 @torch.inference_mode()
+def read_attributes(classifier: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """0/1 attributes a multilabel classifier reads in images."""
+    classifier.eval()
+    return torch.cat([(classifier(x[s]) > 0).float() for s in _batches(len(x))])
+
+
+@torch.inference_mode()
+def edit_success(
+    model: nn.Module,
+    judge: nn.Module,
+    x: torch.Tensor,
+    direction: torch.Tensor,
+    attribute: int,
+    strength: float = 1.0,
+) -> dict[str, float]:
+    """Add `strength` x direction to the codes of faces lacking `attribute`, then ask the judge.
+
+    success: share now read as having the attribute. others_kept: share whose other
+    attributes read the same as in the unedited reconstruction.
+    """
+    model.eval()
+    z = model.encode(x).z
+    before = read_attributes(judge, model.decode(z))
+    after = read_attributes(judge, model.decode(z + strength * direction))
+    others = [a for a in range(before.shape[1]) if a != attribute]
+    return {
+        "success": float(after[:, attribute].mean()),
+        "others_kept": float((after[:, others] == before[:, others]).all(1).float().mean()),
+    }
+
+
+EDITED_ATTRIBUTES = ("Smiling", "Eyeglasses")
+
+
+def attribute_edit_metrics(
+    model: nn.Module, judge: nn.Module, data: Dataset, latents: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """Edit metrics on held-out faces lacking each attribute, for both kinds of direction."""
+    metrics: dict[str, float] = {}
+    present = data.present(data.test_attrs)
+    for name in EDITED_ATTRIBUTES:
+        if name not in data.attribute_names:
+            continue
+        a = data.attribute_names.index(name)
+        lacking = data.test_x[present[:, a] == 0]
+        for variant in ("plain", "corrected"):
+            result = edit_success(model, judge, lacking, latents[f"directions_{variant}"][a], a)
+            for key, value in result.items():
+                metrics[f"edit.{name}.{variant}.{key}"] = value
+    metrics["edit.heldout_faces"] = float(len(data.test_x))
+    return metrics
+
+
+@torch.inference_mode()
 def conditional_accuracy(
     cvae: nn.Module, classifier: nn.Module, num_classes: int, per_class: int = SAMPLES_PER_CLASS
 ) -> float:
@@ -52,10 +106,21 @@ def conditional_accuracy(
 
 
 def evaluate(
-    model: nn.Module, config: ModelConfig, data: Dataset, classifier: nn.Module | None = None
+    model: nn.Module,
+    config: ModelConfig,
+    data: Dataset,
+    classifier: nn.Module | None = None,
+    latents: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, float]:
     model = model.cpu().eval()
     x, y = data.test_x, data.test_y
+    if config.family == "classifier" and config.multilabel:
+        present = data.targets(True, test=True)
+        read = read_attributes(model, x)
+        metrics = {"test_accuracy": float((read == present).float().mean())}
+        for i, name in enumerate(data.attribute_names):
+            metrics[f"test_accuracy.{name}"] = float((read[:, i] == present[:, i]).float().mean())
+        return metrics
     if config.family == "classifier":
         return {
             "test_accuracy": classifier_accuracy(model, x, y),
@@ -68,4 +133,6 @@ def evaluate(
         metrics["conditional_accuracy"] = conditional_accuracy(
             model, classifier, config.num_classes
         )
+    if latents and "directions_plain" in latents and classifier is not None:
+        metrics.update(attribute_edit_metrics(model, classifier, data, latents))
     return metrics

@@ -9,7 +9,11 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from autoencoders import ModelConfig, build_model
-from autoencoders.latent import fit_gaussian
+from autoencoders.latent import (
+    attribute_directions,
+    corrected_attribute_directions,
+    fit_gaussian,
+)
 from model_store import LocalStore, Manifest, TrainingInfo, load_model, publish_model
 from trainer import __version__
 from trainer.datasets import Dataset
@@ -27,6 +31,7 @@ class TrainSpec:
     epochs: int = 10
     batch_size: int = 128
     learning_rate: float = 1e-3
+    kl_weight: float = 1.0
     seed: int = 0
     device: str = "auto"
     classifier: str | None = None  # judge for a CVAE's conditional accuracy: name[@version]
@@ -37,18 +42,32 @@ class TrainSpec:
 def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
     """Fit the config's input shape and classes to the data it trains on."""
     c, h, w = data.input_shape
-    num_classes = len(data.class_names) if config.family in ("cvae", "classifier") else 0
+    if config.family == "classifier" and config.multilabel:
+        num_classes = len(data.attribute_names)
+    elif config.family in ("cvae", "classifier"):
+        num_classes = len(data.class_names)
+    else:
+        num_classes = 0
     return replace(config, channels=c, height=h, width=w, num_classes=num_classes)
 
 
 @torch.inference_mode()
-def _fit_prior(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor]:
-    """Plain autoencoders sample from a Gaussian fitted to their training codes."""
+def fit_latents(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor]:
+    """What a plain autoencoder stores beside its weights, computed on training codes:
+    a Gaussian to sample from and, for data with attributes, one edit direction each."""
     codes = torch.cat(
         [model.encode(data.train_x[i : i + 1000]).z for i in range(0, len(data.train_x), 1000)]
     )
     mean, scale_tril = fit_gaussian(codes)
-    return {"prior_mean": mean, "prior_scale_tril": scale_tril}
+    latents = {"prior_mean": mean, "prior_scale_tril": scale_tril}
+    if data.train_attrs is not None and data.attribute_names:
+        plain, counts = attribute_directions(codes, data.train_attrs, *data.attribute_thresholds)
+        latents["directions_plain"] = plain
+        latents["directions_corrected"] = corrected_attribute_directions(
+            codes, data.present(data.train_attrs)
+        )
+        latents["direction_counts"] = counts
+    return latents
 
 
 def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True) -> Manifest:
@@ -80,23 +99,29 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
     model = model.cpu().eval()
 
     judge, evaluated_with = None, {}
-    if config.family == "cvae" and spec.classifier:
+    if config.family != "classifier" and spec.classifier:
         loaded = load_model(store, spec.classifier)
         if loaded.config.family != "classifier":
             raise ValueError(f"{spec.classifier} is a {loaded.config.family}, not a classifier")
         judge, evaluated_with["classifier"] = loaded.module, loaded.ref
-    metrics = evaluate(model, config, data, judge)
-    latents = _fit_prior(model, data) if config.family in ("linear-ae", "conv-ae") else {}
+    latents = fit_latents(model, data) if config.family in ("linear-ae", "conv-ae") else {}
+    metrics = evaluate(model, config, data, judge, latents)
     report = build_report(model, config, data.test_x, data.test_y, history, latents)
 
     fields = {
         "input": {"channels": config.channels, "height": config.height, "width": config.width},
-        "class_names": list(data.class_names) if config.num_classes else [],
+        "class_names": list(data.class_names)
+        if config.num_classes and not config.multilabel
+        else [],
+        "attribute_names": list(data.attribute_names)
+        if "directions_plain" in latents or config.multilabel
+        else [],
         "dataset": data.info().model_dump(),
         "training": TrainingInfo(
             epochs=spec.epochs,
             batch_size=spec.batch_size,
             learning_rate=spec.learning_rate,
+            kl_weight=spec.kl_weight,
             seed=spec.seed,
             device=str(device),
             duration_s=round(duration, 3),

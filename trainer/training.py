@@ -22,17 +22,25 @@ def pick_device(requested: str = "auto") -> torch.device:
 
 
 def batch_loss(
-    model: nn.Module, config: ModelConfig, x: torch.Tensor, y: torch.Tensor
+    model: nn.Module, config: ModelConfig, x: torch.Tensor, y: torch.Tensor, kl_weight: float = 1.0
 ) -> torch.Tensor:
-    """The training objective of a batch, per image (nats for VAEs, MSE per pixel for AEs)."""
+    """The objective of a batch, per image (nats for VAEs, MSE per pixel for AEs).
+
+    With kl_weight 1 a VAE's loss is its negative ELBO; another weight trains a beta-VAE
+    (Higgins et al., 2017), whose evaluation still reports the true negative ELBO.
+    """
     if config.family == "classifier":
-        return F.cross_entropy(model(x), y)
+        logits = model(x)
+        if config.multilabel:
+            return F.binary_cross_entropy_with_logits(logits, y)
+        return F.cross_entropy(logits, y)
     if config.family in ("vae", "cvae"):
         # One z ~ q(z|x) per image, in training and in evaluation alike: the
         # single-sample ELBO estimate, as in pytorch/examples' VAE.
         enc = model.encode(x, y)
         z = model.reparameterize(enc.mu, enc.logvar)
-        return negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar).loss
+        terms = negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar)
+        return terms.loss if kl_weight == 1.0 else terms.reconstruction + kl_weight * terms.kl
     return F.mse_loss(torch.sigmoid(model(x, y).logits), x)
 
 
@@ -68,13 +76,14 @@ def train(
     device: torch.device,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    kl_weight: float = 1.0,
 ) -> list[dict[str, float]]:
     """Adam on the family's objective; returns per-epoch train and test losses."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    x, y = data.train_x, data.train_y
+    x, y = data.train_x, data.targets(config.multilabel)
     steps = (len(x) + batch_size - 1) // batch_size
     history: list[dict[str, float]] = []
     bar = tqdm(total=epochs * steps, desc=config.family, unit="batch", disable=not progress)
@@ -86,10 +95,10 @@ def train(
         for i in range(steps):
             idx = order[i * batch_size : (i + 1) * batch_size]
             xb, yb = x[idx], y[idx]
-            if config.family == "classifier":
+            if config.family == "classifier" and not config.multilabel:
                 xb = _shift(xb, gen, 2)
             xb, yb = xb.to(device), yb.to(device)
-            loss = batch_loss(model, config, xb, yb)
+            loss = batch_loss(model, config, xb, yb, kl_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -98,7 +107,9 @@ def train(
         record = {
             "epoch": float(epoch),
             "train_loss": running / len(x),
-            "test_loss": evaluate_loss(model, config, data.test_x, data.test_y),
+            "test_loss": evaluate_loss(
+                model, config, data.test_x, data.targets(config.multilabel, test=True)
+            ),
             "elapsed_s": time.perf_counter() - start,
         }
         history.append(record)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer.datasets import Dataset
+from trainer.datasets.faces import load_synthetic_faces
+from trainer.datasets.lfw import download_lfw, load_lfw
 from trainer.datasets.mnist import (
     DEBIAN_FASHION_DIR,
     DIGITS,
@@ -18,7 +20,10 @@ from trainer.datasets.mnist import (
 HELP = (
     "mnist-sample (5,000 embedded digits, offline), mnist (full, torchvision download into "
     "--data-dir), fashion-mnist (Debian's dataset-fashion-mnist package), "
-    "idx:<dir> (any directory with the four MNIST-format IDX files)"
+    "idx:<dir> (any directory with the four MNIST-format IDX files), "
+    "synthetic-faces (procedural 45x45 faces with known attributes, offline), "
+    "lfw:<photos dir or .tgz>,<lfw_attributes.txt> (Labeled Faces in the Wild), "
+    "lfw-download (fetch LFW into --data-dir first; needs the internet)"
 )
 
 
@@ -33,4 +38,13 @@ def load(
         return load_idx_directory(DEBIAN_FASHION_DIR, "fashion-mnist", class_names or FASHION)
     if spec.startswith("idx:"):
         return load_idx_directory(spec[4:], None, class_names or DIGITS)
+    if spec == "synthetic-faces":
+        return load_synthetic_faces()
+    if spec.startswith("lfw:"):
+        photos, _, attributes = spec[4:].partition(",")
+        if not attributes:
+            raise DatasetError("lfw: needs <photos dir or .tgz>,<lfw_attributes.txt>")
+        return load_lfw(photos, attributes)
+    if spec == "lfw-download":
+        return load_lfw(*download_lfw(data_dir))
     raise DatasetError(f"unknown dataset {spec!r}; known: {HELP}")
