@@ -23,6 +23,10 @@ class ImageTooLarge(ServiceError):
     """An image whose declared size is over the pixel limit; refused before decoding."""
 
 
+class AttributeNotFound(ServiceError):
+    """An edit naming an attribute the model has no direction for."""
+
+
 class UnsupportedOperation(ServiceError):
     """A model asked to do what its family cannot (e.g. /cvae-sample on a plain VAE)."""
 

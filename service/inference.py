@@ -10,10 +10,12 @@ from typing import NamedTuple
 
 import torch
 
-from autoencoders.latent import sample_gaussian, sample_standard_normal
+from autoencoders.latent import edit_codes, sample_gaussian, sample_standard_normal
+from autoencoders.latent import interpolate as interpolate_codes
 from autoencoders.losses import per_image_mse
-from model_store import LoadedModel
-from service.errors import InvalidInput, UnsupportedOperation
+from model_store import LoadedModel, Manifest
+from model_store.manifest import LATENTS_FILE
+from service.errors import AttributeNotFound, InvalidInput, UnsupportedOperation
 
 AUTOENCODER_FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae")
 
@@ -28,19 +30,28 @@ def _clean(images: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(images, nan=0.0, posinf=1.0, neginf=0.0).clamp(0, 1)
 
 
-def capabilities(family: str) -> list[str]:
-    if family == "classifier":
+def capabilities(manifest: Manifest) -> list[str]:
+    if manifest.family == "classifier":
         return []
-    caps = ["encode", "decode", "reconstruct", "sample"]
-    return [*caps, "cvae-sample"] if family == "cvae" else caps
+    caps = ["encode", "decode", "reconstruct"]
+    if manifest.family == "cvae":
+        return [*caps, "cvae-sample"]
+    caps += ["sample", "interpolate"]
+    if manifest.attribute_names and LATENTS_FILE in manifest.files:
+        caps.append("edit-attribute")
+    return caps
 
 
 def require(model: LoadedModel, operation: str) -> None:
-    if operation not in capabilities(model.config.family):
+    supported = capabilities(model.manifest)
+    if operation not in supported:
+        why = (
+            f"{model.ref} has no attribute directions (it was trained on data without attributes)"
+            if operation == "edit-attribute" and model.config.family != "classifier"
+            else f"{model.ref} is a {model.config.family} model and cannot {operation}"
+        )
         raise UnsupportedOperation(
-            f"{model.ref} is a {model.config.family} model; it cannot {operation}. "
-            f"It supports: {', '.join(capabilities(model.config.family)) or 'nothing here'}",
-            ("body", "model"),
+            f"{why}. It supports: {', '.join(supported) or 'nothing here'}", ("body", "model")
         )
 
 
@@ -104,12 +115,12 @@ def _prior(
 def sample(
     model: LoadedModel, count: int, seed: int, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    require(model, "sample")
     if model.config.family == "cvae":
         raise UnsupportedOperation(
             f"{model.ref} is a conditional VAE: use /cvae-sample to choose the classes",
             ("body", "model"),
         )
+    require(model, "sample")
     z = _prior(model, count, torch.Generator().manual_seed(seed), temperature)
     return _clean(model.module.decode(z)), z
 
@@ -153,3 +164,47 @@ def label_indices(model: LoadedModel, labels: list[int | str]) -> list[int]:
                 available=names,
             )
     return out
+
+
+def _normal(name: str) -> str:
+    return name.strip().lower().replace("_", " ")
+
+
+def attribute_indices(model: LoadedModel, names: list[str]) -> list[int]:
+    """Indices of attributes by name (case, spaces and underscores do not matter)."""
+    require(model, "edit-attribute")
+    known = model.manifest.attribute_names
+    lookup = {_normal(n): i for i, n in enumerate(known)}
+    out = []
+    for i, name in enumerate(names):
+        if _normal(name) not in lookup:
+            raise AttributeNotFound(
+                f"{model.ref} has no attribute {name!r}; it has: {', '.join(known)}",
+                ("body", "edits", i, "attribute"),
+                available=known,
+            )
+        out.append(lookup[_normal(name)])
+    return out
+
+
+@torch.inference_mode()
+def edit_attributes(
+    model: LoadedModel, x: torch.Tensor, indices: list[int], strengths: list[float], variant: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode, add strength x direction for each edit, decode. Strength 0 is the plain
+    reconstruction; negative strengths remove an attribute."""
+    require(model, "edit-attribute")
+    directions = model.latents[f"directions_{variant}"][torch.tensor(indices)]
+    z = edit_codes(model.module.encode(x).z, directions, torch.tensor(strengths))
+    return _clean(model.module.decode(z)), z
+
+
+@torch.inference_mode()
+def interpolate(
+    model: LoadedModel, start: torch.Tensor, end: torch.Tensor, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames decoded from codes on the straight line between two images' codes."""
+    require(model, "interpolate")
+    codes = model.module.encode(torch.stack([start, end])).z
+    path = interpolate_codes(codes[0], codes[1], steps)
+    return _clean(model.module.decode(path)), path

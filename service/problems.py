@@ -19,6 +19,7 @@ from model_store import (
     VersionNotFound,
 )
 from service.errors import (
+    AttributeNotFound,
     ImageTooLarge,
     InvalidImage,
     InvalidInput,
@@ -49,6 +50,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (CorruptArtifact, 503),
     (VersionInUse, 422),
     (StoreError, 503),
+    (AttributeNotFound, 404),
     (ImageTooLarge, 413),
     (InvalidImage, 415),
     (InvalidInput, 422),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -94,6 +94,36 @@ class CvaeSampleRequest(Request):
     temperature: Temperature = 1.0
 
 
+class AttributeEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    attribute: str = Field(
+        min_length=1, max_length=64, description="e.g. Smiling; `GET /models/{name}` lists them"
+    )
+    strength: float = Field(
+        1.0,
+        ge=-10,
+        le=10,
+        allow_inf_nan=False,
+        description="1 adds the full direction, 0 changes nothing, negative removes",
+    )
+
+
+class EditRequest(Request):
+    images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
+    edits: list[AttributeEdit] = Field(min_length=1, max_length=8)
+    direction: Literal["corrected", "plain"] = Field(
+        "corrected",
+        description="corrected: each attribute with the others held fixed (smiling does not "
+        "also change gender); plain: mean code with minus mean code without",
+    )
+
+
+class InterpolateRequest(Request):
+    start: ImageB64
+    end: ImageB64
+    steps: int = Field(8, ge=2, le=32, description="frames, both ends included")
+
+
 class Served(BaseModel):
     model: str = Field(description="the model that served the request")
     version: int = Field(description="its version")
@@ -116,6 +146,16 @@ class ReconstructResponse(ImagesResponse):
 class SampleResponse(ImagesResponse):
     codes: list[list[float]]
     seed: int
+
+
+class EditResponse(ImagesResponse):
+    codes: list[list[float]] = Field(description="the edited codes")
+    edits: list[AttributeEdit] = Field(description="the edits applied, with canonical names")
+    direction: str
+
+
+class InterpolateResponse(ImagesResponse):
+    codes: list[list[float]]
 
 
 class LabelGroup(BaseModel):

@@ -111,6 +111,13 @@ def trained_store(tmp_path_factory) -> Path:
     train_tiny(store, "vae", "mnist-vae")
     train_tiny(store, "cvae", "mnist-cvae", "--classifier", "mnist-classifier")
     train_tiny(store, "linear-ae", "mnist-ae-linear", "--hidden", "128", "--latent", "16")
+    faces = ["--dataset", "synthetic-faces:600", "--epochs", "2"]
+    run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", "classifier",
+            "--multilabel", "--name", "faces-attributes", *faces)  # fmt: skip
+    for family in ("linear-ae", "conv-ae"):
+        run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", family,
+                "--name", f"faces-ae-{family[:-3]}", "--latent", "32", "--hidden", "256",
+                "--classifier", "faces-attributes", *faces)  # fmt: skip
     return store
 
 

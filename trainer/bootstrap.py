@@ -47,13 +47,13 @@ FACES: tuple[TrainSpec, ...] = (
     TrainSpec(
         name="faces-attributes",
         config=ModelConfig(family="classifier", hidden=(128,), num_classes=4, multilabel=True),
-        epochs=3,
+        epochs=4,
         batch_size=64,
     ),
     TrainSpec(
         name="faces-ae-linear",
         config=ModelConfig(family="linear-ae", hidden=(1024,), latent_dim=FACES_LATENT),
-        epochs=10,
+        epochs=15,
         batch_size=64,
         classifier="faces-attributes",
     ),
@@ -62,14 +62,14 @@ FACES: tuple[TrainSpec, ...] = (
         config=ModelConfig(
             family="conv-ae", hidden=(512,), conv_channels=(32, 64, 128), latent_dim=FACES_LATENT
         ),
-        epochs=10,
+        epochs=8,
         batch_size=64,
         classifier="faces-attributes",
     ),
 )
 GROUPS: dict[str, tuple[Callable[[], Dataset], tuple[TrainSpec, ...]]] = {
     "mnist": (load_embedded_sample, MNIST),
-    "faces": (lambda: load_synthetic_faces(train=12000, test=2000), FACES),
+    "faces": (lambda: load_synthetic_faces(train=12000, test=2000), FACES),  # = synthetic-faces
 }
 
 

@@ -15,12 +15,17 @@ from service import examples, inference
 from service.codec import decode_images, encode_png
 from service.errors import InvalidInput
 from service.schemas import (
+    AttributeEdit,
     CvaeSampleRequest,
     CvaeSampleResponse,
     DecodeRequest,
+    EditRequest,
+    EditResponse,
     EncodeResponse,
     ImagesRequest,
     ImagesResponse,
+    InterpolateRequest,
+    InterpolateResponse,
     LabelGroup,
     Problem,
     ReconstructResponse,
@@ -168,4 +173,54 @@ def cvae_sample(
         codes=_rows(codes),
         seed=seed,
         shared_noise=body.shared_noise,
+    )
+
+
+@router.post(
+    "/edit-attribute",
+    response_model=EditResponse,
+    summary="Add or remove attributes (the smile vector)",
+    description="Encodes each image, adds `strength` times each attribute's direction to its "
+    "code (the mean code of faces with the attribute minus that of faces without), and "
+    "decodes. Strength 0 gives the plain reconstruction; negative strengths remove the "
+    "attribute. `GET /models/{name}` lists a model's attributes.",
+)
+def edit_attribute(
+    state: State, body: Annotated[EditRequest, Body(openapi_examples=examples.EDIT_ATTRIBUTE)]
+) -> EditResponse:
+    model = state.model_for(body.model, body.version, state.settings.faces_model)
+    indices = inference.attribute_indices(model, [e.attribute for e in body.edits])
+    x = _images(model, body.images, state)
+    strengths = [e.strength for e in body.edits]
+    with state.gate.slot():
+        images, z = inference.edit_attributes(model, x, indices, strengths, body.direction)
+    names = model.manifest.attribute_names
+    return EditResponse(
+        **_served(model),
+        images=[encode_png(i) for i in images],
+        codes=_rows(z),
+        edits=[
+            AttributeEdit(attribute=names[i], strength=s)
+            for i, s in zip(indices, strengths, strict=True)
+        ],
+        direction=body.direction,
+    )
+
+
+@router.post(
+    "/interpolate",
+    response_model=InterpolateResponse,
+    summary="Morph one image into another",
+    description="Decodes `steps` codes on the straight line between the two images' codes, "
+    "both ends included.",
+)
+def interpolate(
+    state: State, body: Annotated[InterpolateRequest, Body(openapi_examples=examples.INTERPOLATE)]
+) -> InterpolateResponse:
+    model = state.model_for(body.model, body.version, state.settings.default_model)
+    pair = _images(model, [body.start, body.end], state)
+    with state.gate.slot():
+        images, path = inference.interpolate(model, pair[0], pair[1], body.steps)
+    return InterpolateResponse(
+        **_served(model), images=[encode_png(i) for i in images], codes=_rows(path)
     )

@@ -63,7 +63,7 @@ def get_model(
                 metrics=m.metrics,
                 class_names=m.class_names,
                 attribute_names=m.attribute_names,
-                capabilities=capabilities(m.family),
+                capabilities=capabilities(m),
                 evaluated_with=m.evaluated_with,
                 report=sorted(f for f in m.files if f.startswith("report/")),
             )

@@ -93,6 +93,9 @@ def test_unknown_model_lists_those_that_exist(client):
     r = client.post("/sample", json={"model": "nope"})
     assert r.status_code == 404
     assert r.json()["available"] == [
+        "faces-ae-conv",
+        "faces-ae-linear",
+        "faces-attributes",
         "mnist-ae-linear",
         "mnist-classifier",
         "mnist-cvae",

@@ -21,7 +21,8 @@ HELP = (
     "mnist-sample (5,000 embedded digits, offline), mnist (full, torchvision download into "
     "--data-dir), fashion-mnist (Debian's dataset-fashion-mnist package), "
     "idx:<dir> (any directory with the four MNIST-format IDX files), "
-    "synthetic-faces (procedural 45x45 faces with known attributes, offline), "
+    "synthetic-faces[:N] (N procedural 45x45 training faces with known attributes, default "
+    "12000, offline), "
     "lfw:<photos dir or .tgz>,<lfw_attributes.txt> (Labeled Faces in the Wild), "
     "lfw-download (fetch LFW into --data-dir first; needs the internet)"
 )
@@ -38,8 +39,12 @@ def load(
         return load_idx_directory(DEBIAN_FASHION_DIR, "fashion-mnist", class_names or FASHION)
     if spec.startswith("idx:"):
         return load_idx_directory(spec[4:], None, class_names or DIGITS)
-    if spec == "synthetic-faces":
-        return load_synthetic_faces()
+    if spec == "synthetic-faces" or spec.startswith("synthetic-faces:"):
+        _, _, size = spec.partition(":")
+        if size and not size.isdigit():
+            raise DatasetError("synthetic-faces:<N> takes a number of training faces")
+        train = int(size) if size else 12000
+        return load_synthetic_faces(train=train, test=max(200, train // 6))
     if spec.startswith("lfw:"):
         photos, _, attributes = spec[4:].partition(",")
         if not attributes:
