@@ -29,7 +29,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=max(1, round(settings.drain_s)),
     )
 
 

@@ -10,14 +10,17 @@ from importlib.resources import files
 
 import torch
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from model_store import LocalStore
 from service import problems
 from service.gate import InferenceGate
 from service.limits import BodyLimitMiddleware
+from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
 from service.routes import health, inference, models
 from service.settings import Settings
@@ -48,10 +51,14 @@ def _problem_media_types(schema: dict) -> dict:
 
 def create_app(settings: Settings) -> FastAPI:
     store = LocalStore(settings.store_dir)
+    metrics = Metrics()
     state = ServiceState(
         settings=settings,
-        registry=Registry(store, settings.max_loaded_models),
+        registry=Registry(
+            store, settings.max_loaded_models, metrics.model_loaded, metrics.alias_switched
+        ),
         gate=InferenceGate(settings.max_concurrent_inference, settings.max_waiting_inference),
+        metrics=metrics,
     )
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
@@ -59,7 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Load in the background: the port opens at once, /health answers, /ready turns
-        # green when the served models are loaded and verified.
+        # green when the served models are loaded and verified; then the same thread
+        # follows alias moves (promote, rollback) and swaps versions without a restart.
         stop = threading.Event()
         served = [
             (settings.default_model, settings.default_version),
@@ -70,7 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
             for ref in settings.preload
         ]
         loader = threading.Thread(
-            target=state.registry.preload, args=(served, stop), name="model-loader", daemon=True
+            target=state.registry.run,
+            args=(served, stop, settings.alias_poll_s),
+            name="model-registry",
+            daemon=True,
         )
         loader.start()
         yield
@@ -87,12 +98,24 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.service = state
     problems.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "x-api-key"],
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (inference.router, models.router, health.router):
         app.include_router(router)
 
     # Swagger UI from a local copy (fastapi-offline's assets): /docs works with no internet.
     assets = files("fastapi_offline") / "static"
     app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

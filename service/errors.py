@@ -31,6 +31,10 @@ class UnsupportedOperation(ServiceError):
     """A model asked to do what its family cannot (e.g. /cvae-sample on a plain VAE)."""
 
 
+class NotAuthenticated(ServiceError):
+    """An API key is configured and the request does not carry it."""
+
+
 class NotReady(ServiceError):
     """Models are still loading."""
 

@@ -23,6 +23,7 @@ from service.errors import (
     ImageTooLarge,
     InvalidImage,
     InvalidInput,
+    NotAuthenticated,
     NotReady,
     Overloaded,
     ServiceError,
@@ -50,6 +51,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (CorruptArtifact, 503),
     (VersionInUse, 422),
     (StoreError, 503),
+    (NotAuthenticated, 401),
     (AttributeNotFound, 404),
     (ImageTooLarge, 413),
     (InvalidImage, 415),
@@ -89,6 +91,8 @@ def _extra(exc: Exception) -> dict[str, Any]:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     headers = {"Retry-After": "2"} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
     if isinstance(exc, CorruptArtifact):
         log.error("refused corrupt artifact: %s", exc)
         return problem(status, "the requested model version failed its integrity checks", headers)

@@ -1,10 +1,12 @@
-"""Which models are loaded: a small LRU of verified versions, keyed by (name, version).
+"""Which models are loaded, and which version each served alias points to.
 
-"Which models exist" is the store; "one loaded model" is `LoadedModel`; this
-is the third small thing between them. Aliases are resolved on every call
-(one small file read), so a promote or rollback is served from the next
-request on; loading a version not yet in memory happens once, under a
-per-version lock, while other requests keep being served.
+"Which models exist" is the store; "one loaded model" is `LoadedModel`; this is the
+third small thing between them. A request naming an alias (`production`, `staging`)
+is served from an in-memory map alias -> version. A watcher thread polls the store's
+aliases; when one moves (promote, rollback) it loads and verifies the new version in
+the background and only then switches the map, so requests in flight finish on the
+old version and no request waits for a load. A version that fails to load is refused,
+logged and counted; the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -13,30 +15,41 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from model_store import LoadedModel, LocalStore, StoreError, load_version, parse_ref
 
 log = logging.getLogger("service.registry")
+Key = tuple[str, int]
 
 
 class Registry:
-    def __init__(self, store: LocalStore, capacity: int = 8) -> None:
+    def __init__(
+        self,
+        store: LocalStore,
+        capacity: int = 8,
+        on_load: Callable[[str, int, bool], None] | None = None,
+        on_switch: Callable[[str, str, int], None] | None = None,
+    ) -> None:
         self.store = store
         self.capacity = max(capacity, 1)
-        self._cache: OrderedDict[tuple[str, int], LoadedModel] = OrderedDict()
+        self._cache: OrderedDict[Key, LoadedModel] = OrderedDict()
+        self._served: dict[tuple[str, str], int] = {}  # (name, alias) -> version served
+        self._refused: dict[tuple[str, str], int] = {}  # last version that failed to load
         self._lock = threading.Lock()
-        self._key_locks: dict[tuple[str, int], threading.Lock] = {}
+        self._key_locks: dict[Key, threading.Lock] = {}
         self._ready = threading.Event()
+        self._on_load = on_load or (lambda name, version, ok: None)
+        self._on_switch = on_switch or (lambda name, alias, version: None)
         self.load_error: str | None = None
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
 
-    def get(self, name: str, selector: str | int | None = None) -> LoadedModel:
-        ref = parse_ref(name, selector)
-        version = self.store.resolve(ref)
-        key = (ref.name, version)
+    # -- loading
+
+    def _load(self, key: Key) -> LoadedModel:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -47,35 +60,102 @@ class Registry:
                 if key in self._cache:
                     return self._cache[key]
             started = time.perf_counter()
-            loaded = load_version(self.store, *key)
+            try:
+                loaded = load_version(self.store, *key)
+            except StoreError:
+                self._on_load(key[0], key[1], False)
+                raise
+            self._on_load(key[0], key[1], True)
             log.info("loaded %s@%d in %.2fs", key[0], key[1], time.perf_counter() - started)
             with self._lock:
                 self._cache[key] = loaded
-                while len(self._cache) > self.capacity:
-                    evicted, _ = self._cache.popitem(last=False)
-                    log.info("evicted %s@%d", *evicted)
+                self._evict()
                 self._key_locks.pop(key, None)
+        return loaded
+
+    def _evict(self) -> None:
+        """Drop least recently used versions beyond capacity, never one an alias serves."""
+        pinned = {(name, v) for (name, _), v in self._served.items()}
+        for key in list(self._cache):
+            if len(self._cache) <= self.capacity:
+                break
+            if key not in pinned:
+                del self._cache[key]
+                log.info("evicted %s@%d", *key)
+
+    def get(self, name: str, selector: str | int | None = None) -> LoadedModel:
+        ref = parse_ref(name, selector)
+        if ref.version is not None:
+            self.store.resolve(ref)  # 404 with what exists, before any load
+            return self._load((ref.name, ref.version))
+        served = self._served.get((ref.name, ref.selector))
+        if served is not None:
+            with self._lock:
+                loaded = self._cache.get((ref.name, served))
+            if loaded is not None:
+                return loaded
+        version = self.store.resolve(ref)
+        loaded = self._load((ref.name, version))
+        with self._lock:
+            self._served.setdefault((ref.name, ref.selector), version)
+        self._on_switch(ref.name, ref.selector, version)
         return loaded
 
     def loaded(self) -> list[str]:
         with self._lock:
             return [f"{n}@{v}" for n, v in self._cache]
 
-    def preload(
-        self, refs: list[tuple[str, str]], stop: threading.Event, retry_s: float = 2.0
-    ) -> None:
-        """Load the served models; retry until they load or `stop` is set. Sets readiness."""
+    def served(self) -> dict[str, int]:
+        return {f"{n}@{a}": v for (n, a), v in sorted(self._served.items())}
+
+    # -- background work
+
+    def refresh(self) -> list[str]:
+        """Follow aliases that moved: load the new version, then switch. Returns changes."""
+        changes = []
+        for (name, alias), current in list(self._served.items()):
+            try:
+                target = self.store.resolve(parse_ref(name, alias))
+            except StoreError as exc:
+                log.warning(
+                    "cannot resolve %s@%s (still serving %d): %s", name, alias, current, exc
+                )
+                continue
+            if target == current or self._refused.get((name, alias)) == target:
+                continue
+            try:
+                self._load((name, target))
+            except StoreError as exc:
+                self._refused[(name, alias)] = target
+                log.error(
+                    "refused %s@%d for %s (still serving %d): %s", name, target, alias, current, exc
+                )
+                continue
+            with self._lock:
+                self._served[(name, alias)] = target
+                self._evict()
+            self._refused.pop((name, alias), None)
+            self._on_switch(name, alias, target)
+            log.info("%s@%s now serves version %d (was %d)", name, alias, target, current)
+            changes.append(f"{name}@{alias}: {current} -> {target}")
+        return changes
+
+    def run(self, refs: list[tuple[str, str]], stop: threading.Event, poll_s: float = 1.0) -> None:
+        """Load the served models (retrying until they load), set readiness, then follow
+        alias moves every `poll_s` seconds until `stop` is set."""
         while not stop.is_set():
             try:
                 for name, selector in refs:
                     self.get(name, selector)
             except StoreError as exc:
                 if self.load_error != str(exc):
-                    log.error("models not ready: %s (retrying every %.0fs)", exc, retry_s)
+                    log.error("models not ready: %s (retrying)", exc)
                 self.load_error = str(exc)
-                stop.wait(retry_s)
+                stop.wait(poll_s)
                 continue
             self.load_error = None
             self._ready.set()
             log.info("ready: %s", ", ".join(self.loaded()))
-            return
+            break
+        while not stop.wait(poll_s):
+            self.refresh()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     max_loaded_models: int = Field(8, description="loaded versions kept in memory (LRU)")
     max_concurrent_inference: int = Field(4, description="forward passes running at once")
     max_waiting_inference: int = Field(64, description="requests queued beyond that; then 503")
+    api_key: SecretStr | None = Field(None, description="when set, required as X-API-Key")
+    cors_origins: list[str] = Field(default_factory=list, description="origins granted CORS")
+    alias_poll_s: float = Field(1.0, description="how often served aliases are checked")
+    drain_s: float = Field(10.0, description="on SIGTERM, time for requests in flight")
     torch_threads: int | None = Field(None, description="intra-op threads (default: torch's)")
     host: str = "127.0.0.1"
     port: int = 8000

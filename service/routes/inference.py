@@ -8,7 +8,7 @@ import secrets
 from typing import Annotated, Any
 
 import torch
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Depends
 
 from model_store import LoadedModel
 from service import examples, inference
@@ -32,9 +32,10 @@ from service.schemas import (
     SampleRequest,
     SampleResponse,
 )
-from service.state import State
+from service.state import State, require_api_key
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "an API key is configured and was not given"},
     400: {"model": Problem, "description": "a body that cannot be read as JSON text"},
     404: {"model": Problem, "description": "unknown model or version; lists what exists"},
     413: {"model": Problem, "description": "body or image over its limit"},
@@ -42,7 +43,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "invalid request; `errors` names each field"},
     503: {"model": Problem, "description": "models loading or service overloaded (Retry-After)"},
 }
-router = APIRouter(tags=["inference"], responses=ERRORS)
+router = APIRouter(tags=["inference"], responses=ERRORS, dependencies=[Depends(require_api_key)])
 
 
 def _served(model: LoadedModel) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def encode(
 ) -> EncodeResponse:
     model = state.model_for(body.model, body.version, state.settings.default_model)
     x = _images(model, body.images, state)
-    with state.gate.slot():
+    with state.forward(len(x)):
         enc = inference.encode(model, x, _labels(model, body.labels))
     return EncodeResponse(
         **_served(model), codes=_rows(enc.z), mu=_rows(enc.mu), logvar=_rows(enc.logvar)
@@ -98,7 +99,7 @@ def decode(
             ("body", "codes"),
         )
     z = torch.tensor(body.codes, dtype=torch.float32)
-    with state.gate.slot():
+    with state.forward(len(z)):
         images = inference.decode(model, z, _labels(model, body.labels))
     return ImagesResponse(**_served(model), images=[encode_png(i) for i in images])
 
@@ -115,7 +116,7 @@ def reconstruct(
 ) -> ReconstructResponse:
     model = state.model_for(body.model, body.version, state.settings.default_model)
     x = _images(model, body.images, state)
-    with state.gate.slot():
+    with state.forward(len(x)):
         images, errors = inference.reconstruct(model, x, _labels(model, body.labels))
     return ReconstructResponse(
         **_served(model), images=[encode_png(i) for i in images], errors=errors.tolist()
@@ -134,7 +135,7 @@ def sample(
 ) -> SampleResponse:
     model = state.model_for(body.model, body.version, state.settings.default_model)
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    with state.gate.slot():
+    with state.forward(body.count):
         images, z = inference.sample(model, body.count, seed, body.temperature)
     return SampleResponse(
         **_served(model), images=[encode_png(i) for i in images], codes=_rows(z), seed=seed
@@ -157,7 +158,7 @@ def cvae_sample(
     labels = inference.label_indices(model, body.labels) if body.labels else list(range(len(names)))
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     n = body.count_per_label
-    with state.gate.slot():
+    with state.forward(len(labels) * n):
         images, z = inference.cvae_sample(
             model, labels, n, seed, body.shared_noise, body.temperature
         )
@@ -192,7 +193,7 @@ def edit_attribute(
     indices = inference.attribute_indices(model, [e.attribute for e in body.edits])
     x = _images(model, body.images, state)
     strengths = [e.strength for e in body.edits]
-    with state.gate.slot():
+    with state.forward(len(x)):
         images, z = inference.edit_attributes(model, x, indices, strengths, body.direction)
     names = model.manifest.attribute_names
     return EditResponse(
@@ -219,7 +220,7 @@ def interpolate(
 ) -> InterpolateResponse:
     model = state.model_for(body.model, body.version, state.settings.default_model)
     pair = _images(model, [body.start, body.end], state)
-    with state.gate.slot():
+    with state.forward(body.steps):
         images, path = inference.interpolate(model, pair[0], pair[1], body.steps)
     return InterpolateResponse(
         **_served(model), images=[encode_png(i) for i in images], codes=_rows(path)

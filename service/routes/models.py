@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
 from model_store import LocalStore, ModelNotFound
 from model_store.refs import NAME_REGEX
 from service.inference import capabilities
 from service.schemas import ModelDetail, ModelList, ModelSummary, Problem, VersionSummary
-from service.state import State
+from service.state import State, require_api_key
 
-router = APIRouter(tags=["models"])
+router = APIRouter(
+    tags=["models"],
+    dependencies=[Depends(require_api_key)],
+    responses={
+        401: {"model": Problem, "description": "an API key is configured and was not given"}
+    },
+)
 
 
 def _summary(store: LocalStore, name: str, loaded: list[str]) -> ModelSummary:

@@ -1,0 +1,244 @@
+"""Operating the service: live alias updates under load, readiness, shutdown, metrics, auth."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import torch
+
+from autoencoders import ModelConfig, build_model
+from model_store import LocalStore, publish_model
+from tests.conftest import run_cli, start_server, stop_server
+from tests.model_store.conftest import fields
+
+VAE = ModelConfig(family="vae", backbone="linear", latent_dim=20, hidden=(64,))
+ENV = {"AE_DEFAULT_MODEL": "digits", "AE_CVAE_MODEL": "digits", "AE_ALIAS_POLL_S": "0.2"}
+
+
+def publish(store: LocalStore, seed: int, name: str = "digits"):
+    torch.manual_seed(seed)
+    return publish_model(store, name, build_model(VAE), VAE, fields())
+
+
+class Load:
+    """Clients calling /sample in a loop; records (time sent, version) of every answer, and
+    failures."""
+
+    def __init__(self, url: str, clients: int = 4, headers: dict | None = None) -> None:
+        self.url, self.versions, self.failures = url, [], []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(headers,)) for _ in range(clients)]
+
+    def _run(self, headers) -> None:
+        with httpx.Client(base_url=self.url, timeout=30, headers=headers) as c:
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                try:
+                    r = c.post("/sample", json={"count": 2, "seed": 0})
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if r.status_code == 200:
+                    self.versions.append((sent, r.json()["version"]))
+                else:
+                    self.failures.append(f"{r.status_code} {r.text[:200]}")
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def wait_for_version(self, version: int, since: float, timeout: float = 15) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(t >= since and v == version for t, v in self.versions):
+                return min(t for t, v in self.versions if t >= since and v == version) - since
+            time.sleep(0.02)
+        raise AssertionError(f"no response from version {version} within {timeout}s")
+
+
+@pytest.fixture
+def digits_store(tmp_path) -> LocalStore:
+    store = LocalStore(tmp_path / "store")
+    publish(store, 0)
+    return store
+
+
+def test_promote_and_rollback_under_load_lose_no_request(digits_store, tmp_path):
+    server = start_server(digits_store.root, tmp_path / "log", ENV)
+    try:
+        publish(digits_store, 1)  # version 2, not yet production
+        with Load(server.url) as load:
+            time.sleep(0.5)
+            started = time.monotonic()
+            run_cli(
+                "-m", "model_store", "--store", str(digits_store.root), "promote", "digits", "2"
+            )
+            to_new = load.wait_for_version(2, started)
+            started = time.monotonic()
+            run_cli(
+                "-m", "model_store", "--store", str(digits_store.root), "promote", "digits", "1"
+            )
+            back = load.wait_for_version(1, started)
+            time.sleep(0.5)
+        assert load.failures == []
+        assert to_new < 10 and back < 10
+        after = [v for t, v in load.versions if t > started + back]
+        assert after and set(after) == {1}
+    finally:
+        stop_server(server)
+
+
+def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(digits_store, tmp_path):
+    server = start_server(digits_store.root, tmp_path / "log", ENV)
+    try:
+        bad = publish(digits_store, 2)
+        weights = digits_store.root / "digits" / str(bad.version) / "weights.safetensors"
+        data = bytearray(weights.read_bytes())
+        data[-3] ^= 0xFF
+        weights.write_bytes(bytes(data))
+        with Load(server.url) as load:
+            digits_store.set_alias("digits", "production", bad.version)
+            time.sleep(2)
+            ready = httpx.get(server.url + "/ready")
+        assert load.failures == []
+        assert {v for _, v in load.versions} == {1}
+        assert ready.status_code == 200
+        metrics = httpx.get(server.url + "/metrics").text
+        assert (
+            f'ae_model_loads_total{{model="digits",result="failed",version="{bad.version}"}} 1.0'
+            in metrics
+        )
+    finally:
+        stop_server(server)
+
+
+def test_port_opens_at_once_and_ready_waits_for_the_models(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    server = start_server(store.root, tmp_path / "log", ENV, wait_ready=False)
+    try:
+        assert httpx.get(server.url + "/health").json() == {"status": "ok"}
+        ready = httpx.get(server.url + "/ready")
+        assert ready.status_code == 503 and ready.headers["retry-after"]
+        assert "no model named 'digits'" in ready.json()["detail"]
+        infer = httpx.post(server.url + "/sample", json={"count": 1})
+        assert infer.status_code == 503 and infer.headers["retry-after"]
+        publish(store, 0)
+        deadline = time.monotonic() + 15
+        while httpx.get(server.url + "/ready").status_code != 200:
+            assert time.monotonic() < deadline, "never turned ready after the models appeared"
+            time.sleep(0.1)
+        assert httpx.post(server.url + "/sample", json={"count": 1}).status_code == 200
+    finally:
+        stop_server(server)
+
+
+def test_sigterm_lets_requests_in_flight_finish(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    heavy = ModelConfig(
+        family="vae", backbone="conv", latent_dim=20, hidden=(1024,), conv_channels=(64, 128)
+    )
+    publish_model(store, "digits", build_model(heavy), heavy, fields())
+    env = {**ENV, "AE_DRAIN_S": "10", "AE_MAX_CONCURRENT_INFERENCE": "1"}
+    server = start_server(store.root, tmp_path / "log", env)
+    results: list[tuple[int, float]] = []
+    connected = threading.Barrier(13)
+
+    def call():
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            c.get("/health")  # the connection is open before the signal
+            connected.wait()
+            r = c.post("/sample", json={"count": 64, "seed": 1})
+            results.append((r.status_code, time.monotonic()))
+
+    threads = [threading.Thread(target=call) for _ in range(12)]
+    for t in threads:
+        t.start()
+    connected.wait()
+    time.sleep(0.3)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(30)
+    server.proc.wait(15)
+    assert time.monotonic() - started < 12
+    assert [status for status, _ in results] == [200] * 12
+    assert sum(done > started for _, done in results) >= 3  # these were in flight at SIGTERM
+    # uvicorn re-raises the signal once drained: "terminated by SIGTERM", as supervisors expect.
+    assert server.proc.returncode in (0, -signal.SIGTERM)
+
+
+def test_metrics_count_requests_by_endpoint_model_and_version(digits_store, tmp_path):
+    server = start_server(digits_store.root, tmp_path / "log", ENV)
+    try:
+        for _ in range(3):
+            httpx.post(server.url + "/sample", json={"count": 4, "seed": 0})
+        httpx.post(server.url + "/sample", json={"count": 999})
+        text = httpx.get(server.url + "/metrics").text
+        assert (
+            'ae_requests_total{endpoint="/sample",model="digits",status="200",version="1"} 3.0'
+            in text
+        )
+        assert 'ae_requests_total{endpoint="/sample",model="",status="422",version=""} 1.0' in text
+        assert 'ae_request_seconds_count{endpoint="/sample",model="digits",version="1"} 3.0' in text
+        assert 'ae_inference_batch_size_bucket{endpoint="/sample",le="4.0"} 3.0' in text
+        assert 'ae_alias_version{alias="production",model="digits"} 1.0' in text
+        assert 'ae_model_loads_total{model="digits",result="ok",version="1"} 1.0' in text
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        pytest.param({}, 401, id="missing"),
+        pytest.param({"X-API-Key": "wrong"}, 401, id="wrong"),
+        # Spaces around a header value are trimmed by HTTP itself (RFC 9110 §5.5), so padding
+        # that reaches the service is padding inside the value.
+        pytest.param({"X-API-Key": "s3cret=="}, 401, id="padded"),
+        pytest.param({"X-API-Key": "s3cre"}, 401, id="prefix"),
+        pytest.param({"X-API-Key": "s3cret!"}, 401, id="longer"),
+        pytest.param({"X-API-Key": "s3cret"}, 200, id="right"),
+    ],
+)
+def test_api_key_guards_inference_and_models_but_not_health(auth_server, headers, status):
+    for method, path, body in (("POST", "/sample", {"count": 1}), ("GET", "/models", None)):
+        r = httpx.request(method, auth_server.url + path, json=body, headers=headers)
+        assert r.status_code == status, (path, r.text)
+        if status == 401:
+            assert r.headers["content-type"] == "application/problem+json"
+            assert "s3cret" not in r.text
+    assert httpx.get(auth_server.url + "/health").status_code == 200
+    assert httpx.get(auth_server.url + "/ready").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("auth")
+    store = LocalStore(root / "store")
+    publish(store, 0)
+    server = start_server(store.root, Path(root) / "log", {**ENV, "AE_API_KEY": "s3cret"})
+    yield server
+    stop_server(server)
+
+
+def test_no_cors_grant_unless_configured(server):
+    r = httpx.post(
+        server.url + "/sample", json={"count": 1}, headers={"Origin": "https://evil.example"}
+    )
+    assert "access-control-allow-origin" not in r.headers
+    pre = httpx.options(
+        server.url + "/sample",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in pre.headers
