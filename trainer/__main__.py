@@ -63,7 +63,13 @@ def _parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bootstrap", help="train the default MNIST models into the store")
     b.add_argument("--force", action="store_true", help="publish new versions even if present")
-    b.add_argument("--epochs", type=int, help="override every default's epochs (quick runs)")
+    quick = os.environ.get("AE_BOOTSTRAP_EPOCHS")
+    b.add_argument(
+        "--epochs",
+        type=int,
+        default=int(quick) if quick else None,
+        help="override every default's epochs for quick runs (default: $AE_BOOTSTRAP_EPOCHS)",
+    )
     b.add_argument("--only", choices=tuple(GROUPS), action="append", help="train one group")
     return p
 
