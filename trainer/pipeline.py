@@ -106,7 +106,10 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
         judge, evaluated_with["classifier"] = loaded.module, loaded.ref
     latents = fit_latents(model, data) if config.family in ("linear-ae", "conv-ae") else {}
     metrics = evaluate(model, config, data, judge, latents)
-    report = build_report(model, config, data.test_x, data.test_y, history, latents)
+    present = data.present(data.test_attrs) if data.test_attrs is not None else None
+    report = build_report(
+        model, config, data.test_x, data.test_y, history, latents, data.attribute_names, present
+    )
 
     fields = {
         "input": {"channels": config.channels, "height": config.height, "width": config.width},

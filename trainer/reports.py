@@ -58,6 +58,17 @@ def reconstruction_grid(model: nn.Module, x: torch.Tensor, y: torch.Tensor, n: i
     return png_bytes(torch.cat([xb, rec]), nrow=n)
 
 
+@torch.inference_mode()
+def edit_grid(
+    model: nn.Module, x: torch.Tensor, directions: dict[str, torch.Tensor], attribute: int
+) -> bytes:
+    """Rows: the faces, their reconstructions, then one row per direction variant added."""
+    z = model.encode(x).z
+    rows = [x, model.decode(z)]
+    rows += [model.decode(z + d[attribute]) for d in directions.values()]
+    return png_bytes(torch.cat(rows), nrow=len(x))
+
+
 def loss_curves(history: list[dict[str, float]], ylabel: str) -> bytes:
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     epochs = [h["epoch"] for h in history]
@@ -81,7 +92,10 @@ def build_report(
     y: torch.Tensor,
     history: list[dict[str, float]],
     latents: dict[str, torch.Tensor],
+    attributes: tuple[str, ...] = (),
+    present: torch.Tensor | None = None,
 ) -> dict[str, bytes]:
+    """Report images; for face models also the faces lacking a smile, then smiling."""
     model = model.cpu().eval()
     ylabel = {
         "vae": "negative ELBO (nats/image)",
@@ -94,4 +108,9 @@ def build_report(
         samples = sample_grid(model, config, latents)
         if samples is not None:
             report["samples.png"] = samples
+    if attributes and "directions_plain" in latents and "Smiling" in attributes:
+        a = attributes.index("Smiling")
+        lacking = x[present[:, a] == 0][:8]
+        variants = {k: latents[f"directions_{k}"] for k in ("plain", "corrected")}
+        report["edit_smiling.png"] = edit_grid(model, lacking, variants, a)
     return report

@@ -44,3 +44,23 @@ def test_training_is_repeatable_with_a_seed(trained_store, tmp_path):
     again = load_model(LocalStore(tmp_path), "again").module.state_dict()
     first = load_model(LocalStore(trained_store), "mnist-vae").module.state_dict()
     assert all(first[k].equal(again[k]) for k in first)
+
+
+def test_face_models_publish_directions_edit_metrics_and_a_smile_grid(trained_store):
+    ae = _manifest(trained_store, "faces-ae-conv")
+    assert ae["attribute_names"] == ["Male", "Smiling", "Mouth Open", "Eyeglasses"]
+    assert ae["evaluated_with"] == {"classifier": "faces-attributes@1"}
+    for key in (
+        "edit.Smiling.plain.success",
+        "edit.Smiling.corrected.others_kept",
+        "edit.Eyeglasses.plain.success",
+    ):
+        assert 0 <= ae["metrics"][key] <= 1
+    assert "report/edit_smiling.png" in ae["files"]
+    latents = load_model(LocalStore(trained_store), "faces-ae-conv").latents
+    assert latents["directions_plain"].shape == latents["directions_corrected"].shape == (4, 32)
+    judge = _manifest(trained_store, "faces-attributes")
+    assert (
+        judge["config"]["multilabel"] is True and judge["attribute_names"] == ae["attribute_names"]
+    )
+    assert "test_accuracy.Smiling" in judge["metrics"]

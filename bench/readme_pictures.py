@@ -1,0 +1,50 @@
+"""Pictures for the README, from published versions' report images.
+
+    .venv/bin/python bench/readme_pictures.py MNIST_STORE FACES_STORE
+
+Copies report images into docs/images/ and, for face models published before reports
+carried one, draws the smile edit grid the same way training does.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from model_store import LocalStore, load_model  # noqa: E402
+from trainer.datasets.faces import ATTRIBUTES, generate  # noqa: E402
+from trainer.reports import edit_grid  # noqa: E402
+
+OUT = ROOT / "docs" / "images"
+
+
+def copy_report(store: LocalStore, name: str, image: str, target: str) -> None:
+    m = load_model(store, name).manifest
+    shutil.copy(store.root / name / str(m.version) / "report" / image, OUT / target)
+
+
+def main() -> None:
+    mnist, faces = LocalStore(sys.argv[1]), LocalStore(sys.argv[2])
+    OUT.mkdir(parents=True, exist_ok=True)
+    copy_report(mnist, "mnist-vae", "samples.png", "mnist-vae-samples.png")
+    copy_report(mnist, "mnist-vae", "reconstructions.png", "mnist-vae-reconstructions.png")
+    copy_report(mnist, "mnist-cvae", "samples.png", "mnist-cvae-every-digit.png")
+    for name in ("faces-ae-linear", "faces-ae-conv"):
+        copy_report(faces, name, "reconstructions.png", f"{name}-reconstructions.png")
+        m = load_model(faces, name)
+        images, attrs = generate(2000, 10_000)
+        a = ATTRIBUTES.index("Smiling")
+        lacking = torch.from_numpy(images[attrs[:, a] == 0][:8])
+        variants = {k: m.latents[f"directions_{k}"] for k in ("plain", "corrected")}
+        (OUT / f"{name}-smile.png").write_bytes(edit_grid(m.module, lacking, variants, a))
+    print("\n".join(sorted(p.name for p in OUT.iterdir())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import torch
+
+from autoencoders.latent import attribute_directions, corrected_attribute_directions, edit_codes
+
+
+def _confounded(n: int = 20000):
+    """Codes where attribute 0 moves axis 0, attribute 1 moves axis 1, and attribute 1 is
+    present far more often with attribute 0 (like an open mouth with a smile)."""
+    gen = torch.Generator().manual_seed(0)
+    a0 = (torch.rand(n, generator=gen) < 0.5).float()
+    a1 = (torch.rand(n, generator=gen) < torch.where(a0 == 1, 0.8, 0.1)).float()
+    codes = torch.randn(n, 3, generator=gen) * 0.1
+    codes[:, 0] += 2 * a0
+    codes[:, 1] += 3 * a1
+    return codes, torch.stack([a0, a1], 1)
+
+
+def test_plain_direction_is_the_difference_of_means_and_carries_the_confounder():
+    codes, attrs = _confounded()
+    plain, counts = attribute_directions(codes, attrs, 0.5, 0.5)
+    want = codes[attrs[:, 0] == 1].mean(0) - codes[attrs[:, 0] == 0].mean(0)
+    assert torch.allclose(plain[0], want)
+    assert plain[0, 1] > 1.5  # 3 * (0.8 - 0.1): smiling "also opens the mouth"
+    assert counts[0].sum() == len(codes)
+
+
+def test_corrected_direction_holds_the_other_attributes_fixed():
+    codes, attrs = _confounded()
+    corrected = corrected_attribute_directions(codes, attrs)
+    assert torch.allclose(corrected[0], torch.tensor([2.0, 0.0, 0.0]), atol=0.02)
+    assert torch.allclose(corrected[1], torch.tensor([0.0, 3.0, 0.0]), atol=0.02)
+
+
+def test_scores_between_the_thresholds_take_no_part():
+    codes = torch.tensor([[1.0], [0.0], [5.0]])
+    scores = torch.tensor([[1.0], [-1.0], [0.0]])  # the third is neither
+    plain, counts = attribute_directions(codes, scores, 0.5, -0.5)
+    assert plain.item() == 1.0 and counts.tolist() == [[1, 1]]
+
+
+def test_edits_add_up():
+    z = torch.zeros(2, 3)
+    dirs = torch.eye(3)[:2]
+    assert torch.equal(
+        edit_codes(z, dirs, torch.tensor([1.0, -2.0])), torch.tensor([[1.0, -2.0, 0.0]] * 2)
+    )
