@@ -94,6 +94,7 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
         spec.seed,
         device,
         progress,
+        kl_weight=spec.kl_weight,
     )
     duration = time.perf_counter() - started
     model = model.cpu().eval()
