@@ -49,6 +49,16 @@ def _problem_media_types(schema: dict) -> dict:
     return schema
 
 
+def _without_security(schema: dict) -> dict:
+    """Auth is off: the docs should not ask for a key, nor document 401."""
+    schema.get("components", {}).pop("securitySchemes", None)
+    for path in schema.get("paths", {}).values():
+        for op in path.values():
+            op.pop("security", None)
+            op.get("responses", {}).pop("401", None)
+    return schema
+
+
 def create_app(settings: Settings) -> FastAPI:
     store = LocalStore(settings.store_dir)
     metrics = Metrics()
@@ -131,7 +141,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     def openapi() -> dict:
         if app.openapi_schema is None:
-            app.openapi_schema = _problem_media_types(original_openapi())
+            schema = _problem_media_types(original_openapi())
+            if settings.api_key is None:
+                schema = _without_security(schema)
+            app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -36,6 +36,7 @@ class Registry:
         self._cache: OrderedDict[Key, LoadedModel] = OrderedDict()
         self._served: dict[tuple[str, str], int] = {}  # (name, alias) -> version served
         self._refused: dict[tuple[str, str], int] = {}  # last version that failed to load
+        self._unresolved: dict[tuple[str, str], str] = {}  # last resolve error, logged once
         self._lock = threading.Lock()
         self._key_locks: dict[Key, threading.Lock] = {}
         self._ready = threading.Event()

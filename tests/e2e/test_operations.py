@@ -242,3 +242,12 @@ def test_no_cors_grant_unless_configured(server):
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in pre.headers
+
+
+def test_docs_ask_for_a_key_only_when_one_is_configured(auth_server, server):
+    with_key = httpx.get(auth_server.url + "/openapi.json").json()
+    assert with_key["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert "401" in with_key["paths"]["/sample"]["post"]["responses"]
+    without = httpx.get(server.url + "/openapi.json").json()
+    assert "securitySchemes" not in without.get("components", {})
+    assert "security" not in without["paths"]["/sample"]["post"]

@@ -15,10 +15,20 @@ def test_kl_weight_trains_a_beta_vae_and_is_recorded(tmp_path):
     data = load_embedded_sample().limited(300, 100)
     store = LocalStore(tmp_path)
     for name, weight in (("elbo", 1.0), ("beta", 4.0)):
-        run(TrainSpec(name=name, config=CVAE, epochs=1, kl_weight=weight), data, store, progress=False)
+        run(
+            TrainSpec(name=name, config=CVAE, epochs=1, kl_weight=weight),
+            data,
+            store,
+            progress=False,
+        )
     elbo, beta = load_model(store, "elbo"), load_model(store, "beta")
     assert beta.manifest.training.kl_weight == 4.0
-    assert any(not torch.equal(a, b) for a, b in zip(elbo.module.state_dict().values(), beta.module.state_dict().values(), strict=True))
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(
+            elbo.module.state_dict().values(), beta.module.state_dict().values(), strict=True
+        )
+    )
 
 
 def test_beta_objective_weighs_only_the_kl_term():
