@@ -125,20 +125,20 @@ EDIT_ATTRIBUTE: Examples = {
         "value": {"images": [SERIOUS_FACE], "edits": [{"attribute": "Smiling", "strength": 1.0}]},
     },
     "several": {
-        "summary": "Smile and glasses at once, with the plain (uncorrected) directions",
+        "summary": "Smile and glasses at once, with the bias-corrected directions",
         "value": {
             "images": [SERIOUS_FACE],
             "edits": [
                 {"attribute": "Smiling", "strength": 1.0},
                 {"attribute": "Eyeglasses", "strength": 1.0},
             ],
-            "direction": "plain",
+            "direction": "corrected",
         },
     },
     "other-model": {
-        "summary": "The fully connected face model",
+        "summary": "The convolutional face model",
         "value": {
-            "model": "faces-ae-linear",
+            "model": "faces-ae-conv",
             "images": [SERIOUS_FACE],
             "edits": [{"attribute": "Smiling"}],
         },

@@ -111,10 +111,11 @@ class AttributeEdit(BaseModel):
 class EditRequest(Request):
     images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
     edits: list[AttributeEdit] = Field(min_length=1, max_length=8)
-    direction: Literal["corrected", "plain"] = Field(
-        "corrected",
-        description="corrected: each attribute with the others held fixed (smiling does not "
-        "also change gender); plain: mean code with minus mean code without",
+    direction: Literal["plain", "corrected"] = Field(
+        "plain",
+        description="plain: mean code of faces with the attribute minus mean code of faces "
+        "without (the smile vector); corrected: each attribute with the others held fixed, so "
+        "that smiling does not also change, say, gender (subtler: may need a higher strength)",
     )
 
 

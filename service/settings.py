@@ -16,7 +16,7 @@ class Settings(BaseSettings):
         "mnist-vae", description="serves /encode /decode /reconstruct /sample"
     )
     cvae_model: str = Field("mnist-cvae", description="serves /cvae-sample")
-    faces_model: str = Field("faces-ae-conv", description="serves /edit-attribute")
+    faces_model: str = Field("faces-ae-linear", description="serves /edit-attribute")
     default_version: str = Field(
         "production", description="alias or number when a request names none"
     )

@@ -23,7 +23,7 @@ def test_edit_returns_one_face_per_image_and_names_the_edit(client):
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model"] == "faces-ae-conv" and body["direction"] == "corrected"
+    assert body["model"] == "faces-ae-linear" and body["direction"] == "plain"
     assert body["edits"] == [SMILE]  # canonical name, default strength
     faces = [decode_png(b) for b in body["images"]]
     assert all(f.shape == (45, 45, 3) for f in faces)
@@ -35,7 +35,7 @@ def test_strength_zero_is_the_plain_reconstruction(client):
         "/edit-attribute",
         json={"images": [SERIOUS_FACE], "edits": [{"attribute": "Smiling", "strength": 0}]},
     )
-    rec = client.post("/reconstruct", json={"model": "faces-ae-conv", "images": [SERIOUS_FACE]})
+    rec = client.post("/reconstruct", json={"model": "faces-ae-linear", "images": [SERIOUS_FACE]})
     assert edit.json()["images"] == rec.json()["images"]
 
 
