@@ -25,6 +25,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from model_store import LocalStore  # noqa: E402
 from service.examples import DIGIT_7  # noqa: E402
 from tests.compose_runner import command, environment, load_compose, start  # noqa: E402
 
@@ -76,13 +77,15 @@ def promote_under_load(url: str, store: Path, seconds: float) -> dict[str, objec
             time.sleep(0.01)
         return min(t for t, v in answers if t >= at and v == version) - at
 
+    local = LocalStore(store)
+    old, new = local.aliases("mnist-vae")["production"], local.versions("mnist-vae")[-1]
     threads = [threading.Thread(target=client) for _ in range(16)]
     for t in threads:
         t.start()
     time.sleep(seconds / 2)
-    to_new = promote(2)
+    to_new = promote(new)
     time.sleep(seconds / 2)
-    back = promote(1)
+    back = promote(old)
     time.sleep(2)
     stop.set()
     for t in threads:

@@ -1,6 +1,5 @@
 """Versioned, immutable model artifacts on a local directory (DESIGN §3)."""
 
-from model_store.artifact import LoadedModel, load_model, load_version, publish_model
 from model_store.errors import (
     CorruptArtifact,
     InvalidName,
@@ -12,6 +11,19 @@ from model_store.errors import (
 from model_store.local import LocalStore, VersionContent
 from model_store.manifest import DatasetInfo, InputSpec, Manifest, TrainingInfo
 from model_store.refs import DEFAULT_ALIAS, ModelRef, parse_ref, validate_name
+
+# Loading and publishing models needs torch; the rest of the store (and its CLI's list,
+# show, promote, delete, clean) does not, so those names are imported on first use.
+_NEEDS_TORCH = {"LoadedModel", "load_model", "load_version", "publish_model"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _NEEDS_TORCH:
+        from model_store import artifact
+
+        return getattr(artifact, name)
+    raise AttributeError(f"module 'model_store' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_ALIAS",

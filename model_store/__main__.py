@@ -7,7 +7,6 @@ import json
 import os
 import sys
 
-from model_store.artifact import load_version
 from model_store.errors import StoreError
 from model_store.local import LocalStore
 from model_store.refs import DEFAULT_ALIAS, parse_ref
@@ -57,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             previous = store.set_alias(args.name, args.alias, args.version)
             print(f"{args.name}@{args.alias}: {previous} -> {args.version}")
         elif args.command == "verify":
+            from model_store.artifact import load_version  # torch: only this command needs it
+
             ref = parse_ref(args.ref)
             loaded = load_version(store, ref.name, store.resolve(ref))
             print(

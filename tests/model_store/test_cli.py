@@ -35,3 +35,15 @@ def test_cli_reports_store_errors_without_a_traceback(store):
     )  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: tiny@1 is still aliased by production"
+
+
+def test_promote_and_list_do_not_import_torch(store):
+    publish_tiny(store)
+    code = (
+        "import sys; from model_store.__main__ import main; "
+        f"main(['--store', {str(store.root)!r}, 'promote', 'tiny', '1']); "
+        f"main(['--store', {str(store.root)!r}, 'list']); "
+        "print('torch loaded:', 'torch' in sys.modules)"
+    )
+    out = run_cli("-c", code)
+    assert out.strip().endswith("torch loaded: False")  # so a promote takes a fraction of a second
