@@ -251,3 +251,46 @@ def test_docs_ask_for_a_key_only_when_one_is_configured(auth_server, server):
     without = httpx.get(server.url + "/openapi.json").json()
     assert "securitySchemes" not in without.get("components", {})
     assert "security" not in without["paths"]["/sample"]["post"]
+
+
+def test_overload_gets_fast_503s_and_health_stays_fast(tmp_path):
+    """More requests than the service runs or queues: the excess is refused at once with
+    Retry-After, and /health answers quickly while forward passes are busy."""
+    store = LocalStore(tmp_path / "store")
+    heavy = ModelConfig(
+        family="vae", backbone="conv", latent_dim=20, hidden=(1024,), conv_channels=(64, 128)
+    )
+    publish_model(store, "digits", build_model(heavy), heavy, fields())
+    env = {**ENV, "AE_MAX_CONCURRENT_INFERENCE": "1", "AE_MAX_WAITING_INFERENCE": "1"}
+    server = start_server(store.root, tmp_path / "log", env)
+    results: list[tuple[int, float, str | None]] = []
+    health: list[float] = []
+
+    def call():
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            started = time.monotonic()
+            r = c.post("/sample", json={"count": 64, "seed": 1})
+            results.append(
+                (r.status_code, time.monotonic() - started, r.headers.get("retry-after"))
+            )
+
+    try:
+        threads = [threading.Thread(target=call) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for _ in range(10):
+            started = time.monotonic()
+            assert httpx.get(server.url + "/health").status_code == 200
+            health.append(time.monotonic() - started)
+            time.sleep(0.02)
+        for t in threads:
+            t.join(60)
+    finally:
+        stop_server(server)
+    refused = [r for r in results if r[0] == 503]
+    served = [r for r in results if r[0] == 200]
+    assert len(refused) + len(served) == 10 and refused and served
+    assert all(retry for _, _, retry in refused)
+    # Refusals do not wait for the queue: all come back before the last served request.
+    assert max(elapsed for _, elapsed, _ in refused) < max(elapsed for _, elapsed, _ in served)
+    assert sorted(health)[len(health) // 2] < 0.25  # median /health latency while busy
