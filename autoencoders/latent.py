@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -32,6 +34,73 @@ def sample_standard_normal(
     latent_dim: int, count: int, generator: torch.Generator, temperature: float = 1.0
 ) -> torch.Tensor:
     return temperature * torch.randn(count, latent_dim, generator=generator)
+
+
+def gaussian_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, scale_tril: torch.Tensor
+) -> torch.Tensor:
+    """log N(x; mean, L L^T) per row of x."""
+    diff = (x - mean).double()
+    solved = torch.linalg.solve_triangular(scale_tril.double(), diff.T, upper=False)
+    half_log_det = torch.log(torch.diagonal(scale_tril.double())).sum()
+    d = x.shape[1]
+    return -0.5 * (solved**2).sum(0) - half_log_det - 0.5 * d * math.log(2 * math.pi)
+
+
+def fit_gaussian_mixture(
+    codes: torch.Tensor,
+    components: int = 8,
+    iterations: int = 60,
+    seed: int = 0,
+    ridge: float = 1e-3,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Full-covariance Gaussian mixture by EM: (weights (K,), means (K, D), scale_trils (K, D, D)).
+
+    Initialised from K codes drawn with the seed; each covariance gets a small ridge
+    (relative to the codes' mean variance) so that no component collapses.
+    """
+    x = codes.double()
+    n, d = x.shape
+    gen = torch.Generator().manual_seed(seed)
+    means = x[torch.randperm(n, generator=gen)[:components]].clone()
+    floor = ridge * x.var(0).mean() * torch.eye(d, dtype=x.dtype)
+    covs = torch.stack([torch.cov(x.T) + floor] * components)
+    weights = torch.full((components,), 1.0 / components, dtype=x.dtype)
+    for _ in range(iterations):
+        trils = torch.linalg.cholesky(covs)
+        logp = torch.stack([gaussian_log_prob(x, means[k], trils[k]) for k in range(components)], 1)
+        logp = logp + weights.log()
+        resp = torch.softmax(logp, dim=1)  # (n, K)
+        mass = resp.sum(0) + 1e-10
+        weights = mass / n
+        means = (resp.T @ x) / mass[:, None]
+        for k in range(components):
+            centred = x - means[k]
+            covs[k] = (resp[:, k, None] * centred).T @ centred / mass[k] + floor
+    return weights.float(), means.float(), torch.linalg.cholesky(covs).float()
+
+
+def mixture_log_prob(
+    x: torch.Tensor, weights: torch.Tensor, means: torch.Tensor, scale_trils: torch.Tensor
+) -> torch.Tensor:
+    logp = torch.stack(
+        [gaussian_log_prob(x, means[k], scale_trils[k]) for k in range(len(weights))], 1
+    )
+    return torch.logsumexp(logp + weights.double().log(), dim=1)
+
+
+def sample_mixture(
+    weights: torch.Tensor,
+    means: torch.Tensor,
+    scale_trils: torch.Tensor,
+    count: int,
+    generator: torch.Generator,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Pick a component by weight, then draw from it; temperature scales each spread."""
+    picks = torch.multinomial(weights, count, replacement=True, generator=generator)
+    eps = torch.randn(count, means.shape[1], generator=generator)
+    return means[picks] + temperature * torch.einsum("nij,nj->ni", scale_trils[picks], eps)
 
 
 def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import torch
 
-from autoencoders.latent import edit_codes, sample_gaussian, sample_standard_normal
+from autoencoders.latent import edit_codes, sample_gaussian, sample_mixture, sample_standard_normal
 from autoencoders.latent import interpolate as interpolate_codes
 from autoencoders.losses import per_image_mse
 from model_store import LoadedModel, Manifest
@@ -104,6 +104,16 @@ def _prior(
 ) -> torch.Tensor:
     if model.config.family in ("vae", "cvae"):
         return sample_standard_normal(model.config.latent_dim, count, gen, temperature)
+    if "mixture_weights" in model.latents:  # a Gaussian mixture fits codes better
+        lat = model.latents
+        return sample_mixture(
+            lat["mixture_weights"],
+            lat["mixture_means"],
+            lat["mixture_scale_trils"],
+            count,
+            gen,
+            temperature,
+        )
     if "prior_mean" not in model.latents:
         raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
     return sample_gaussian(

@@ -13,6 +13,9 @@ from autoencoders.latent import (
     attribute_directions,
     corrected_attribute_directions,
     fit_gaussian,
+    fit_gaussian_mixture,
+    gaussian_log_prob,
+    mixture_log_prob,
 )
 from model_store import LocalStore, Manifest, TrainingInfo, load_model, publish_model
 from trainer import __version__
@@ -22,6 +25,7 @@ from trainer.reports import build_report
 from trainer.training import pick_device, train
 
 log = logging.getLogger("trainer")
+MIXTURE_COMPONENTS = 8
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,14 @@ def fit_latents(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor
         [model.encode(data.train_x[i : i + 1000]).z for i in range(0, len(data.train_x), 1000)]
     )
     mean, scale_tril = fit_gaussian(codes)
-    latents = {"prior_mean": mean, "prior_scale_tril": scale_tril}
+    weights, means, trils = fit_gaussian_mixture(codes, components=MIXTURE_COMPONENTS)
+    latents = {
+        "prior_mean": mean,
+        "prior_scale_tril": scale_tril,
+        "mixture_weights": weights,
+        "mixture_means": means,
+        "mixture_scale_trils": trils,
+    }
     if data.train_attrs is not None and data.attribute_names:
         plain, counts = attribute_directions(codes, data.train_attrs, *data.attribute_thresholds)
         latents["directions_plain"] = plain
@@ -68,6 +79,22 @@ def fit_latents(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor
         )
         latents["direction_counts"] = counts
     return latents
+
+
+@torch.inference_mode()
+def _prior_fit(
+    model: torch.nn.Module, data: Dataset, latents: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """Held-out negative log-likelihood per code (nats) of both fitted priors: lower fits better."""
+    codes = model.encode(data.test_x).z
+    gauss = gaussian_log_prob(codes, latents["prior_mean"], latents["prior_scale_tril"])
+    mix = mixture_log_prob(
+        codes, latents["mixture_weights"], latents["mixture_means"], latents["mixture_scale_trils"]
+    )
+    return {
+        "prior.gaussian_test_nll": float(-gauss.mean()),
+        "prior.mixture_test_nll": float(-mix.mean()),
+    }
 
 
 def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True) -> Manifest:
@@ -107,6 +134,8 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
         judge, evaluated_with["classifier"] = loaded.module, loaded.ref
     latents = fit_latents(model, data) if config.family in ("linear-ae", "conv-ae") else {}
     metrics = evaluate(model, config, data, judge, latents)
+    if latents:
+        metrics.update(_prior_fit(model, data, latents))
     present = data.present(data.test_attrs) if data.test_attrs is not None else None
     report = build_report(
         model, config, data.test_x, data.test_y, history, latents, data.attribute_names, present

@@ -14,7 +14,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from autoencoders import ModelConfig
-from autoencoders.latent import sample_gaussian
+from autoencoders.latent import sample_gaussian, sample_mixture
 
 REPORT_SEED = 7
 
@@ -42,6 +42,14 @@ def sample_grid(
         return png_bytes(model.decode(z, labels), nrow=cols)
     if config.family == "vae":
         z = torch.randn(64, config.latent_dim, generator=gen)
+    elif "mixture_weights" in latents:
+        z = sample_mixture(
+            latents["mixture_weights"],
+            latents["mixture_means"],
+            latents["mixture_scale_trils"],
+            64,
+            gen,
+        )
     elif "prior_mean" in latents:
         z = sample_gaussian(latents["prior_mean"], latents["prior_scale_tril"], 64, gen)
     else:

@@ -46,3 +46,30 @@ def test_edits_add_up():
     assert torch.equal(
         edit_codes(z, dirs, torch.tensor([1.0, -2.0])), torch.tensor([[1.0, -2.0, 0.0]] * 2)
     )
+
+
+def test_mixture_finds_separated_clusters_and_samples_them_in_proportion():
+    from autoencoders.latent import (
+        fit_gaussian,
+        fit_gaussian_mixture,
+        gaussian_log_prob,
+        mixture_log_prob,
+        sample_mixture,
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(3000, 2, generator=gen) * 0.3 + torch.tensor([4.0, 0.0])
+    b = torch.randn(1000, 2, generator=gen) * 0.3 + torch.tensor([-4.0, 2.0])
+    codes = torch.cat([a, b])
+    weights, means, trils = fit_gaussian_mixture(codes, components=2, seed=1)
+    order = means[:, 0].argsort(descending=True)
+    assert torch.allclose(means[order], torch.tensor([[4.0, 0.0], [-4.0, 2.0]]), atol=0.1)
+    assert torch.allclose(weights[order], torch.tensor([0.75, 0.25]), atol=0.02)
+    draws = sample_mixture(weights, means, trils, 8000, torch.Generator().manual_seed(2))
+    assert abs(float((draws[:, 0] > 0).float().mean()) - 0.75) < 0.02
+    # The mixture explains such codes far better than one Gaussian.
+    mean, tril = fit_gaussian(codes)
+    assert (
+        mixture_log_prob(codes, weights, means, trils).mean()
+        > gaussian_log_prob(codes, mean, tril).mean() + 1
+    )

@@ -35,6 +35,10 @@ def test_every_family_publishes_metrics_and_report_images(trained_store):
 
     ae = _manifest(trained_store, "mnist-ae-linear")
     assert ae["config"]["hidden"] == [128] and "latents.safetensors" in ae["files"]
+    # Both fitted priors are kept; held-out codes are likelier under the mixture.
+    assert ae["metrics"]["prior.mixture_test_nll"] < ae["metrics"]["prior.gaussian_test_nll"]
+    latents = load_model(LocalStore(trained_store), "mnist-ae-linear").latents
+    assert latents["mixture_means"].shape == (8, 16) and latents["prior_mean"].shape == (16,)
 
 
 def test_training_is_repeatable_with_a_seed(trained_store, tmp_path):
