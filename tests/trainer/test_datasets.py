@@ -84,3 +84,27 @@ def test_unknown_dataset_names_the_known_ones():
 def test_limited_keeps_every_class():
     data = load_embedded_sample().limited(100, 50)
     assert len(data.train_x) == 100 and set(data.train_y.tolist()) == set(range(10))
+
+
+def test_torchvision_path_reads_an_already_downloaded_mnist_without_the_network(tmp_path):
+    """`--dataset mnist` uses torchvision's MNIST; with its raw files present it downloads nothing."""
+    from trainer.datasets.mnist import download_mnist
+
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 20), ("t10k", 10)):
+        write_idx(
+            raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), compress=False
+        )
+        write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10, compress=False)
+    data = download_mnist(tmp_path)
+    assert (
+        data.name == "mnist"
+        and data.train_x.shape == (20, 1, 28, 28)
+        and data.test_x.shape == (10, 1, 28, 28)
+    )
+    expected = read_idx(raw / "train-images-idx3-ubyte")
+    assert torch.equal(
+        (data.train_x[:, 0] * 255).round().to(torch.uint8), torch.from_numpy(expected.copy())
+    )
