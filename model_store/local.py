@@ -14,18 +14,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import secrets
 import shutil
-import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model_store.disk import (
+    checked,
+    fsync_dir,
+    pid_alive,
+    read_plain_file,
+    sha256,
+    write_durably,
+)
 from model_store.errors import (
     CorruptArtifact,
     InvalidName,
@@ -50,36 +56,6 @@ class VersionContent:
     files: Mapping[str, bytes]
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LocalStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).absolute()
@@ -93,26 +69,10 @@ class LocalStore:
         return self.root / validate_name(name)
 
     def _checked(self, path: Path, want_dir: bool) -> Path:
-        """Refuse symlinks anywhere below root, so no read leaves the store."""
-        rel = path.relative_to(self.root)
-        cur = self.root
-        for part in rel.parts:
-            cur = cur / part
-            if stat.S_ISLNK(os.lstat(cur).st_mode):
-                raise CorruptArtifact("symbolic links are not allowed in the store", str(cur))
-        mode = os.lstat(path).st_mode
-        if (want_dir and not stat.S_ISDIR(mode)) or (not want_dir and not stat.S_ISREG(mode)):
-            raise CorruptArtifact("not a plain " + ("directory" if want_dir else "file"), str(path))
-        return path
+        return checked(self.root, path, want_dir)
 
     def _read(self, path: Path, limit: int | None = None) -> bytes:
-        self._checked(path, want_dir=False)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(limit + 1) if limit else f.read()
-        if limit and len(data) > limit:
-            raise CorruptArtifact(f"larger than {limit} bytes", str(path))
-        return data
+        return read_plain_file(self.root, path, limit)
 
     # -- listing
 
@@ -231,9 +191,9 @@ class LocalStore:
     def _write_aliases(self, name: str, aliases: dict[str, int]) -> None:
         model_dir = self._model_dir(name)
         tmp = model_dir / f".aliases-{os.getpid()}-{secrets.token_hex(4)}"
-        _write_durably(tmp, json.dumps(aliases, indent=2, sort_keys=True).encode())
+        write_durably(tmp, json.dumps(aliases, indent=2, sort_keys=True).encode())
         os.replace(tmp, model_dir / ALIASES_FILE)
-        _fsync_dir(model_dir)
+        fsync_dir(model_dir)
 
     def publish(
         self,
@@ -256,7 +216,7 @@ class LocalStore:
         digests = {}
         try:
             for rel, data in files.items():
-                _write_durably(staging / rel, data)
+                write_durably(staging / rel, data)
                 digests[rel] = sha256(data)
             while True:
                 existing = self.versions(name)
@@ -264,8 +224,8 @@ class LocalStore:
                 manifest = Manifest.model_validate(
                     {**fields, "name": name, "version": version, "files": digests}
                 )
-                _write_durably(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
-                _fsync_dir(staging)
+                write_durably(staging / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
+                fsync_dir(staging)
                 try:
                     os.rename(staging, model_dir / str(version))
                 except OSError as exc:
@@ -273,7 +233,7 @@ class LocalStore:
                         continue  # another publisher took this number: take the next
                     raise
                 break
-            _fsync_dir(model_dir)
+            fsync_dir(model_dir)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -316,7 +276,7 @@ class LocalStore:
                 raise VersionInUse(f"{name}@{version} is still aliased by {', '.join(holding)}")
             trash = vdir.parent / f"{_DELETING}{version}-{secrets.token_hex(4)}"
             os.rename(vdir, trash)
-            _fsync_dir(vdir.parent)
+            fsync_dir(vdir.parent)
         shutil.rmtree(trash, ignore_errors=True)
 
     def clean(self, min_age_s: float = 0.0) -> list[Path]:
@@ -331,7 +291,7 @@ class LocalStore:
             for entry in os.scandir(self._model_dir(name)):
                 if entry.name.startswith(_STAGING):
                     pid = entry.name[len(_STAGING) :].split("-", 1)[0]
-                    alive = pid.isdigit() and _pid_alive(int(pid))
+                    alive = pid.isdigit() and pid_alive(int(pid))
                     old = (
                         min_age_s > 0
                         and now - entry.stat(follow_symlinks=False).st_mtime > min_age_s
