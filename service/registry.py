@@ -48,6 +48,10 @@ class Registry:
     def ready(self) -> bool:
         return self._ready.is_set()
 
+    def not_ready_reason(self) -> str:
+        detail = f": {self.load_error}" if self.load_error else ""
+        return f"models are still loading{detail}"
+
     # -- loading
 
     def _load(self, key: Key) -> LoadedModel:

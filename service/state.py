@@ -50,8 +50,7 @@ class RequestContext:
     ) -> LoadedModel:
         registry = self.service.registry
         if not registry.ready:
-            detail = f": {registry.load_error}" if registry.load_error else ""
-            raise NotReady(f"models are still loading{detail}")
+            raise NotReady(registry.not_ready_reason())
         selector = version if version is not None else self.settings.default_version
         model = registry.get(requested or default, selector)
         self.request.state.served = (model.manifest.name, model.manifest.version)

@@ -27,8 +27,7 @@ async def ready(state: State) -> Readiness | JSONResponse:
     if not state.registry.ready:
         return problem(
             503,
-            "models are still loading"
-            + (f": {state.registry.load_error}" if state.registry.load_error else ""),
+            state.registry.not_ready_reason(),
             {"Retry-After": "2"},
             loaded=state.registry.loaded(),
         )
