@@ -37,6 +37,7 @@ class TrainingInfo(BaseModel):
     batch_size: int
     learning_rate: float
     kl_weight: float = Field(1.0, description="VAE KL weight in training (1: the ELBO)")
+    lr_schedule: str = Field("constant", description="constant, or cosine (decays to 0)")
     seed: int
     device: str
     duration_s: float

@@ -15,6 +15,7 @@ from trainer.datasets.catalog import HELP as DATASETS_HELP
 from trainer.datasets.catalog import load
 from trainer.datasets.mnist import DatasetError
 from trainer.pipeline import TrainSpec, run
+from trainer.training import LR_SCHEDULES
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument(
+        "--lr-schedule", choices=LR_SCHEDULES, default="constant", help="cosine: anneal to 0"
+    )
     t.add_argument("--kl-weight", type=float, default=1.0, help="VAE/CVAE KL weight (beta-VAE)")
     t.add_argument("--multilabel", action="store_true", help="classifier of face attributes")
     t.add_argument("--seed", type=int, default=0)
@@ -107,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 learning_rate=args.lr,
                 kl_weight=args.kl_weight,
+                lr_schedule=args.lr_schedule,
                 seed=args.seed,
                 device=args.device,
                 classifier=args.classifier,

@@ -55,6 +55,7 @@ FACES: tuple[TrainSpec, ...] = (
         config=ModelConfig(family="linear-ae", hidden=(1024,), latent_dim=FACES_LATENT),
         epochs=15,
         batch_size=64,
+        lr_schedule="cosine",
         classifier="faces-attributes",
     ),
     TrainSpec(
@@ -64,6 +65,7 @@ FACES: tuple[TrainSpec, ...] = (
         ),
         epochs=8,
         batch_size=64,
+        lr_schedule="cosine",
         classifier="faces-attributes",
     ),
 )

@@ -36,6 +36,7 @@ class TrainSpec:
     batch_size: int = 128
     learning_rate: float = 1e-3
     kl_weight: float = 1.0
+    lr_schedule: str = "constant"  # or "cosine": decays to 0 by the last epoch
     seed: int = 0
     device: str = "auto"
     classifier: str | None = None  # judge for a CVAE's conditional accuracy: name[@version]
@@ -122,6 +123,7 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
         device,
         progress,
         kl_weight=spec.kl_weight,
+        lr_schedule=spec.lr_schedule,
     )
     duration = time.perf_counter() - started
     model = model.cpu().eval()
@@ -155,6 +157,7 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
             batch_size=spec.batch_size,
             learning_rate=spec.learning_rate,
             kl_weight=spec.kl_weight,
+            lr_schedule=spec.lr_schedule,
             seed=spec.seed,
             device=str(device),
             duration_s=round(duration, 3),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from autoencoders import ModelConfig
@@ -31,6 +32,22 @@ def test_kl_weight_trains_a_beta_vae_and_is_recorded(tmp_path):
     )
 
 
+def test_cosine_schedule_anneals_the_learning_rate_and_is_recorded(tmp_path):
+    data = load_embedded_sample().limited(300, 100)
+    store = LocalStore(tmp_path)
+    config = ModelConfig(family="linear-ae", hidden=(32,), latent_dim=4)
+    for schedule in ("constant", "cosine"):
+        spec = TrainSpec(name=schedule, config=config, epochs=2, lr_schedule=schedule)
+        run(spec, data, store, progress=False)
+    constant, cosine = (load_model(store, n).manifest.training for n in ("constant", "cosine"))
+    assert cosine.lr_schedule == "cosine"
+    assert [h["learning_rate"] for h in constant.history] == [1e-3, 1e-3]
+    first, last = (h["learning_rate"] for h in cosine.history)
+    assert 0 < first < 1e-3 and last < 1e-9  # down to 0 by the last step
+    with pytest.raises(ValueError, match="lr_schedule"):
+        run(TrainSpec(name="x", config=config, lr_schedule="step"), data, store, progress=False)
+
+
 def test_beta_objective_weighs_only_the_kl_term():
     torch.manual_seed(0)
     from autoencoders import build_model
@@ -46,3 +63,17 @@ def test_beta_objective_weighs_only_the_kl_term():
     # loss(w) = rec + w * kl is linear in w: the steps between weights agree.
     assert torch.allclose(four - two, 2 * (two - one), rtol=1e-4)
     assert four > one
+
+
+def test_attribute_classifier_augmentation_softens_about_half_the_batch():
+    from trainer.training import _blur
+
+    x = torch.rand(200, 3, 45, 45)
+    out = _blur(x, torch.Generator().manual_seed(0), 1.5)
+    changed = (out - x).abs().flatten(1).amax(1) > 1e-6
+    assert out.shape == x.shape and 60 < int(changed.sum()) < 140
+
+    def roughness(t):
+        return (t[..., 1:] - t[..., :-1]).abs().mean()
+
+    assert roughness(out[changed]) < 0.7 * roughness(x[changed])
