@@ -4,7 +4,8 @@
 
 Without --store, trains the face defaults (`bootstrap --only faces`) into a new store and
 reports its wall time. Then, for faces-ae-linear and faces-ae-conv (same latent size):
-held-out reconstruction MSE, parameters and training time; and for Smiling and
+held-out reconstruction MSE, parameters and training time; how often the judge reads
+each attribute of a plain reconstruction right (the ceiling of any edit); and for Smiling and
 Eyeglasses, on held-out faces lacking the attribute, the share the faces-attributes
 classifier reads as having it after the edit (success) and the share whose other
 attributes it reads as before (others kept), for the plain and the bias-corrected
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from model_store import LocalStore, load_model  # noqa: E402
 from trainer.datasets.faces import ATTRIBUTES, generate  # noqa: E402
-from trainer.evaluation import edit_success  # noqa: E402
+from trainer.evaluation import edit_success, read_attributes  # noqa: E402
 
 WRITE_UP = {"linear": 0.0043, "conv": 0.0054}  # validation MSE on real LFW, 45x45, latent 100
 
@@ -61,6 +62,13 @@ def main() -> None:
             "train_s": m.manifest.training.duration_s,
             "test_mse": round(m.manifest.metrics["test_reconstruction_mse"], 5),
         }
+        # The ceiling of any edit: how often the judge reads a plain reconstruction right.
+        with torch.inference_mode():
+            read = read_attributes(judge.module, m.module.decode(m.module.encode(x).z))
+        for i, attribute in enumerate(ATTRIBUTES):
+            row[f"judge_right_on_reconstructions/{attribute}"] = round(
+                float((read[:, i] == present[:, i]).float().mean()), 3
+            )
         for attribute in ("Smiling", "Eyeglasses"):
             a = ATTRIBUTES.index(attribute)
             lacking = x[present[:, a] == 0]

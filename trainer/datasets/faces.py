@@ -44,8 +44,11 @@ def sample_attributes(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def _paint(canvas: np.ndarray, mask: np.ndarray, colour: np.ndarray, alpha: float = 1.0) -> None:
     """canvas (n, H, W, 3) <- colour (n, 3) where mask (n, H, W), blended by alpha."""
-    m = mask[..., None] if alpha == 1.0 else mask[..., None] * np.float32(alpha)
-    canvas -= m * (canvas - colour[:, None, None, :].astype(np.float32))
+    target = colour[:, None, None, :].astype(np.float32)
+    if alpha == 1.0:
+        np.copyto(canvas, np.broadcast_to(target, canvas.shape), where=mask[..., None])
+    else:
+        canvas -= mask[..., None] * np.float32(alpha) * (canvas - target)
 
 
 def render(attrs: np.ndarray, rng: np.random.Generator, size: int = 45) -> np.ndarray:
@@ -60,8 +63,9 @@ def render(attrs: np.ndarray, rng: np.random.Generator, size: int = 45) -> np.nd
     def col(x):
         return np.asarray(x, dtype=np.float32)[:, None, None]
 
-    cx, cy = col(rng.uniform(-0.08, 0.08, n)), col(rng.uniform(-0.06, 0.08, n))
-    s = col(rng.uniform(0.88, 1.05, n))
+    # Faces are roughly aligned, as in LFW's deep-funneled photos: small shifts and scales.
+    cx, cy = col(rng.uniform(-0.04, 0.04, n)), col(rng.uniform(-0.02, 0.05, n))
+    s = col(rng.uniform(0.93, 1.04, n))
     skin_t = rng.uniform(0, 1, n)[:, None]
     skin = (1 - skin_t) * SKIN_LIGHT + skin_t * SKIN_DARK
     hair = HAIR[rng.integers(0, len(HAIR), n)] * rng.uniform(0.85, 1.15, (n, 1))
@@ -79,34 +83,40 @@ def render(attrs: np.ndarray, rng: np.random.Generator, size: int = 45) -> np.nd
     top = ell(cx, cy - 0.12 * s, 0.6 * s, 0.62 * s) & (v < cy - 0.38 * s)
     _paint(canvas, top, hair)
 
-    # Eyes and brows.
+    # Eyes and brows; a smile narrows the eyes and raises rosy cheeks, as real smiles do.
+    eye_h = np.where(smiling, 0.035, 0.06)[:, None, None] * s
     for side in (-1, 1):
         ex = cx + side * 0.22 * s
         ey = cy - 0.08 * s
-        _paint(canvas, ell(ex, ey, 0.085 * s, 0.055 * s), np.tile([0.95, 0.95, 0.95], (n, 1)))
-        _paint(canvas, ell(ex, ey, 0.04 * s, 0.045 * s), dark)
+        cheek = ell(cx + side * 0.3 * s, cy + 0.2 * s, 0.13 * s, 0.09 * s)
+        _paint(canvas, cheek & smiling[:, None, None], np.tile([0.9, 0.45, 0.42], (n, 1)), 0.45)
+        _paint(canvas, ell(ex, ey, 0.085 * s, eye_h), np.tile([0.95, 0.95, 0.95], (n, 1)))
+        _paint(canvas, ell(ex, ey, 0.04 * s, np.minimum(eye_h, 0.045 * s)), dark)
         brow = (np.abs(v - (ey - 0.12 * s)) < 0.025 * s) & (np.abs(u - ex) < 0.1 * s)
         _paint(canvas, brow, hair * 0.7)
-        ring = ell(ex, ey, 0.15 * s, 0.12 * s) & ~ell(ex, ey, 0.12 * s, 0.09 * s)
+        lens = ell(ex, ey, 0.115 * s, 0.085 * s)
+        ring = ell(ex, ey, 0.16 * s, 0.13 * s) & ~lens
         _paint(canvas, ring & glasses[:, None, None], dark)
-    bridge = (np.abs(v - (cy - 0.08 * s)) < 0.018 * s) & (np.abs(u - cx) < 0.08 * s)
+    bridge = (np.abs(v - (cy - 0.08 * s)) < 0.03 * s) & (np.abs(u - cx) < 0.08 * s)
     _paint(canvas, bridge & glasses[:, None, None], dark)
 
-    # Mouth: a smile curves its corners up; an open mouth is a dark cavity.
-    my, w = cy + 0.36 * s, 0.22 * s
+    # Mouth: a smile is wider, curves its corners up and shows the upper teeth (the most
+    # visible smile cue at this size, in photos too); an open mouth adds a dark cavity.
+    my = cy + 0.36 * s
+    w = np.where(smiling, 0.28, 0.2)[:, None, None] * s
     t = np.clip((u - cx) / w, -1.5, 1.5)
     inside = np.abs(u - cx) < w
-    curve = np.where(smiling[:, None, None], my + 0.05 * s - 0.13 * s * t**2, my + 0.0 * t)
+    arc = np.clip(1 - t**2, 0, None)
+    curve = np.where(smiling[:, None, None], my + 0.06 * s - 0.16 * s * t**2, my + 0.0 * t)
+    teeth_h = np.where(smiling[:, None, None], 0.08 * s * arc, 0.0)
+    opening = 0.15 * s * np.sqrt(arc)  # the same cavity with or without a smile
     lips = np.tile([0.65, 0.25, 0.25], (n, 1))
-    line = inside & (np.abs(v - curve) < 0.03 * s)
-    opening = np.where(
-        smiling[:, None, None],
-        0.14 * s * (1 - t**2),
-        0.09 * s * np.sqrt(np.clip(1 - t**2, 0, None)),
-    )
-    cavity = inside & (v > curve) & (v < curve + opening) & mouth_open[:, None, None]
-    _paint(canvas, line, lips)
-    _paint(canvas, cavity, np.tile([0.25, 0.05, 0.05], (n, 1)))
+    _paint(canvas, inside & (np.abs(v - curve) < 0.045 * s), lips)
+    below = inside & (v > curve + 0.01 * s)
+    depth = np.maximum(opening, teeth_h)
+    cavity = below & (v < curve + 0.01 * s + depth) & mouth_open[:, None, None]
+    _paint(canvas, cavity, np.tile([0.12, 0.02, 0.03], (n, 1)))
+    _paint(canvas, below & (v < curve + 0.01 * s + teeth_h), np.tile([0.97, 0.96, 0.9], (n, 1)))
 
     # Lighting from one side, then average 2x2 blocks down to the final size.
     light = 1 + col(rng.uniform(-0.25, 0.25, n)) * u
