@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from autoencoders import ModelConfig
@@ -75,6 +77,21 @@ GROUPS: dict[str, tuple[Callable[[], Dataset], tuple[TrainSpec, ...]]] = {
 }
 
 
+@contextlib.contextmanager
+def _group_lock(store: LocalStore, group: str) -> Iterator[None]:
+    """One bootstrap of a group per store at a time: a second `make serve` started while the
+    first still trains the faces waits for it, then finds them published and skips them."""
+    store.root.mkdir(parents=True, exist_ok=True)
+    with open(store.root / f".bootstrap-{group}.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("another bootstrap is training the %s models into %s: waiting", group,
+                     store.root)  # fmt: skip
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield  # the lock goes with the file's closing, also when the process dies
+
+
 def bootstrap(
     store: LocalStore,
     only_missing: bool = True,
@@ -83,19 +100,28 @@ def bootstrap(
     groups: tuple[str, ...] = tuple(GROUPS),
 ) -> list[Manifest]:
     """Train the defaults (offline data only); skip names already in the store."""
-    existing = set(store.names())
     published = []
     for group in groups:
-        load, specs = GROUPS[group]
-        todo = [s for s in specs if not (only_missing and s.name in existing)]
-        for spec in specs:
-            if spec not in todo:
-                log.info("%s already in %s: skipped", spec.name, store.root)
-        if not todo:
-            continue
-        data = load()
-        for spec in todo:
-            if epochs is not None:
-                spec = replace(spec, epochs=epochs)
-            published.append(run(spec, data, store, progress=progress))
+        with _group_lock(store, group):
+            published += _bootstrap_group(store, group, only_missing, epochs, progress)
+    return published
+
+
+def _bootstrap_group(
+    store: LocalStore, group: str, only_missing: bool, epochs: int | None, progress: bool
+) -> list[Manifest]:
+    load, specs = GROUPS[group]
+    existing = set(store.names())  # read under the lock: what a finished bootstrap published
+    todo = [s for s in specs if not (only_missing and s.name in existing)]
+    for spec in specs:
+        if spec not in todo:
+            log.info("%s already in %s: skipped", spec.name, store.root)
+    if not todo:
+        return []
+    data = load()
+    published = []
+    for spec in todo:
+        if epochs is not None:
+            spec = replace(spec, epochs=epochs)
+        published.append(run(spec, data, store, progress=progress))
     return published
