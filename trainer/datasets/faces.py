@@ -3,8 +3,9 @@
 The offline default for face models (LFW cannot be fetched here), and what makes
 attribute edits measurable: every image comes with exact binary labels.
 
-Attributes: Male (short hair, or long hair for the rest; some beards), Smiling
-(mouth corners up), Mouth Open, Eyeglasses. Some are correlated on purpose, as in
+Attributes: Male (short hair, or long hair for the rest), Smiling (a wider mouth with
+its corners up and upper teeth showing, narrowed eyes, rosy cheeks), Mouth Open (a dark
+cavity), Eyeglasses. Some are correlated on purpose, as in
 real photos: men smile less often and wear glasses more often here, and open
 mouths go with smiles. Nuisance variation: position, scale, skin tone, hair
 colour, background, lighting direction and pixel noise.
@@ -100,23 +101,28 @@ def render(attrs: np.ndarray, rng: np.random.Generator, size: int = 45) -> np.nd
     bridge = (np.abs(v - (cy - 0.08 * s)) < 0.03 * s) & (np.abs(u - cx) < 0.08 * s)
     _paint(canvas, bridge & glasses[:, None, None], dark)
 
-    # Mouth: a smile is wider, curves its corners up and shows the upper teeth (the most
-    # visible smile cue at this size, in photos too); an open mouth adds a dark cavity.
+    # Mouth: a smile is wider, lifts its corners and shows the upper teeth (the most visible
+    # smile cue at this size, in photos too). An open mouth is a dark cavity whose bottom the
+    # jaw sets, smile or not: a smile covers its top with teeth but adds no dark pixels, so
+    # the two attributes add up in pixels as they do in faces.
     my = cy + 0.36 * s
     w = np.where(smiling, 0.28, 0.2)[:, None, None] * s
     t = np.clip((u - cx) / w, -1.5, 1.5)
     inside = np.abs(u - cx) < w
     arc = np.clip(1 - t**2, 0, None)
-    curve = np.where(smiling[:, None, None], my + 0.06 * s - 0.16 * s * t**2, my + 0.0 * t)
+    curve = np.where(smiling[:, None, None], my - 0.16 * s * t**2, my + 0.0 * t)
     teeth_h = np.where(smiling[:, None, None], 0.08 * s * arc, 0.0)
-    opening = 0.15 * s * np.sqrt(arc)  # the same cavity with or without a smile
+    jaw = my + 0.02 * s + 0.17 * s * np.sqrt(np.clip(1 - ((u - cx) / (0.2 * s)) ** 2, 0, None))
     lips = np.tile([0.65, 0.25, 0.25], (n, 1))
     _paint(canvas, inside & (np.abs(v - curve) < 0.045 * s), lips)
-    below = inside & (v > curve + 0.01 * s)
-    depth = np.maximum(opening, teeth_h)
-    cavity = below & (v < curve + 0.01 * s + depth) & mouth_open[:, None, None]
+    below = v > curve + 0.01 * s
+    cavity = below & (v < jaw) & (np.abs(u - cx) < 0.2 * s) & mouth_open[:, None, None]
     _paint(canvas, cavity, np.tile([0.12, 0.02, 0.03], (n, 1)))
-    _paint(canvas, below & (v < curve + 0.01 * s + teeth_h), np.tile([0.97, 0.96, 0.9], (n, 1)))
+    _paint(
+        canvas,
+        inside & below & (v < curve + 0.01 * s + teeth_h),
+        np.tile([0.97, 0.96, 0.9], (n, 1)),
+    )
 
     # Lighting from one side, then average 2x2 blocks down to the final size.
     light = 1 + col(rng.uniform(-0.25, 0.25, n)) * u
