@@ -1,6 +1,6 @@
 """Pictures for the README, from published versions' report images.
 
-    .venv/bin/python bench/readme_pictures.py MNIST_STORE FACES_STORE
+    .venv/bin/python bench/readme_pictures.py [--mnist STORE] [--faces STORE]
 
 Copies report images into docs/images/ and, for face models published before reports
 carried one, draws the smile edit grid the same way training does.
@@ -8,6 +8,7 @@ carried one, draws the smile edit grid the same way training does.
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
@@ -30,12 +31,18 @@ def copy_report(store: LocalStore, name: str, image: str, target: str) -> None:
 
 
 def main() -> None:
-    mnist, faces = LocalStore(sys.argv[1]), LocalStore(sys.argv[2])
+    p = argparse.ArgumentParser()
+    p.add_argument("--mnist", type=Path, help="a store with mnist-vae and mnist-cvae")
+    p.add_argument("--faces", type=Path, help="a store with faces-ae-linear and faces-ae-conv")
+    args = p.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    copy_report(mnist, "mnist-vae", "samples.png", "mnist-vae-samples.png")
-    copy_report(mnist, "mnist-vae", "reconstructions.png", "mnist-vae-reconstructions.png")
-    copy_report(mnist, "mnist-cvae", "samples.png", "mnist-cvae-every-digit.png")
-    for name in ("faces-ae-linear", "faces-ae-conv"):
+    if args.mnist:
+        mnist = LocalStore(args.mnist)
+        copy_report(mnist, "mnist-vae", "samples.png", "mnist-vae-samples.png")
+        copy_report(mnist, "mnist-vae", "reconstructions.png", "mnist-vae-reconstructions.png")
+        copy_report(mnist, "mnist-cvae", "samples.png", "mnist-cvae-every-digit.png")
+    faces = LocalStore(args.faces) if args.faces else None
+    for name in ("faces-ae-linear", "faces-ae-conv") if faces else ():
         copy_report(faces, name, "reconstructions.png", f"{name}-reconstructions.png")
         m = load_model(faces, name)
         images, attrs = generate(2000, 10_000)
