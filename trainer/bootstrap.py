@@ -61,11 +61,13 @@ FACES: tuple[TrainSpec, ...] = (
         classifier="faces-attributes",
     ),
     TrainSpec(
+        # The same hidden width and epochs as the linear model: with (512,) and 8 epochs it
+        # reached a held-out MSE of 0.0043; with these, 0.0023 (bench/faces_figures.py).
         name="faces-ae-conv",
         config=ModelConfig(
-            family="conv-ae", hidden=(512,), conv_channels=(32, 64, 128), latent_dim=FACES_LATENT
+            family="conv-ae", hidden=(1024,), conv_channels=(32, 64, 128), latent_dim=FACES_LATENT
         ),
-        epochs=8,
+        epochs=15,
         batch_size=64,
         lr_schedule="cosine",
         classifier="faces-attributes",
