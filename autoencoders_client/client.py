@@ -181,7 +181,7 @@ class Client:
         return _groups(self._post("/cvae-sample", body))
 
     def edit_attribute(self, images: Sequence[ImageLike], edits: Edits,
-                       direction: str = "plain", model=None,
+                       direction: str = "corrected", model=None,
                        version=None) -> Result:  # fmt: skip
         """`edits`: {"Smiling": 1.0} or [("Smiling", 1.0), ("Eyeglasses", -1.0)]."""
         return _result(
@@ -254,7 +254,7 @@ class AsyncClient:
         )
         return _groups(await self._post("/cvae-sample", body))
 
-    async def edit_attribute(self, images, edits: Edits, direction="plain", model=None,
+    async def edit_attribute(self, images, edits: Edits, direction="corrected", model=None,
                              version=None) -> Result:  # fmt: skip
         body = _Requests.edit(images, edits, direction, model, version)
         return _result(await self._post("/edit-attribute", body))

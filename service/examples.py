@@ -120,14 +120,21 @@ EDIT_ATTRIBUTE: Examples = {
         "value": {"images": [SERIOUS_FACE], "edits": [{"attribute": "Smiling", "strength": 1.0}]},
     },
     "several": {
-        "summary": "Smile and glasses at once, with the bias-corrected directions",
+        "summary": "Smile and glasses at once",
         "value": {
             "images": [SERIOUS_FACE],
             "edits": [
                 {"attribute": "Smiling", "strength": 1.0},
                 {"attribute": "Eyeglasses", "strength": 1.0},
             ],
-            "direction": "corrected",
+        },
+    },
+    "plain": {
+        "summary": "The write-up's plain smile vector (also opens the mouth more often)",
+        "value": {
+            "images": [SERIOUS_FACE],
+            "edits": [{"attribute": "Smiling", "strength": 1.0}],
+            "direction": "plain",
         },
     },
     "other-model": {

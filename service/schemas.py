@@ -111,11 +111,12 @@ class AttributeEdit(BaseModel):
 class EditRequest(Request):
     images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
     edits: list[AttributeEdit] = Field(min_length=1, max_length=8)
-    direction: Literal["plain", "corrected"] = Field(
-        "plain",
-        description="plain: mean code of faces with the attribute minus mean code of faces "
-        "without (the smile vector); corrected: each attribute with the others held fixed, so "
-        "that smiling does not also change, say, gender (subtler: may need a higher strength)",
+    direction: Literal["corrected", "plain"] = Field(
+        "corrected",
+        description="corrected (the default): each attribute with the others held fixed, so "
+        "that smiling does not also open the mouth or change, say, gender; plain: mean code "
+        "of faces with the attribute minus mean code of faces without (the write-up's smile "
+        "vector), which carries the attributes that co-occur with it",
     )
 
 

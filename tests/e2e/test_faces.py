@@ -23,7 +23,7 @@ def test_edit_returns_one_face_per_image_and_names_the_edit(client):
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["model"] == "faces-ae-linear" and body["direction"] == "plain"
+    assert body["model"] == "faces-ae-linear" and body["direction"] == "corrected"
     assert body["edits"] == [SMILE]  # canonical name, default strength
     faces = [decode_png(b) for b in body["images"]]
     assert all(f.shape == (45, 45, 3) for f in faces)

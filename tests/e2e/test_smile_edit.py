@@ -60,18 +60,23 @@ def _judge(server: Server):
     return load_model(LocalStore(server.store), "faces-attributes").module
 
 
-def test_a_serious_face_edited_with_smiling_is_read_as_smiling(faces_server):
+def test_a_serious_face_edited_with_smiling_is_read_as_smiling_and_otherwise_the_same(
+    faces_server,
+):
     judge = _judge(faces_server)
     serious = _held_out(smiling=False, count=64)
-    plain = read_attributes(judge, _edit(faces_server, serious, 0.0))[:, SMILING].mean()
-    smiling = read_attributes(judge, _edit(faces_server, serious, 1.0))[:, SMILING].mean()
-    assert plain <= 0.15, f"reconstructions read as smiling: {plain:.2f}"
-    assert smiling >= 0.8, f"read as smiling after the edit: {smiling:.2f}"
+    before = read_attributes(judge, _edit(faces_server, serious, 0.0))
+    after = read_attributes(judge, _edit(faces_server, serious, 1.0))  # default direction
+    others = [i for i in range(len(ATTRIBUTES)) if i != SMILING]
+    kept = (after[:, others] == before[:, others]).all(1).float().mean()
+    assert before[:, SMILING].mean() <= 0.15, "reconstructions read as smiling"
+    assert after[:, SMILING].mean() >= 0.85, f"smiling after the edit: {after[:, SMILING].mean()}"
+    assert kept >= 0.8, f"other attributes read as before: {kept:.2f}"
 
 
 def test_a_negative_strength_takes_the_smile_away(faces_server):
-    # At -1 the broad open-mouthed smiles resist (a third stay smiling with the bootstrap
-    # models too, see the README); a stronger negative edit removes nearly all.
+    # At -1 a quarter of these smaller models' smiles stay (2-4% with the bootstrap models,
+    # see the README); a stronger negative edit removes them all.
     judge = _judge(faces_server)
     smiles = _held_out(smiling=True, count=64)
     plain = read_attributes(judge, _edit(faces_server, smiles, 0.0))[:, SMILING].mean()
