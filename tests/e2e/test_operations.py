@@ -167,7 +167,12 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path):
     for t in threads:
         t.start()
     connected.wait()
-    time.sleep(0.3)
+    # Signal once the first answer is back: the other eleven are then inside the server,
+    # waiting for the one inference slot, however fast this machine runs them.
+    deadline = time.monotonic() + 20
+    while not results:
+        assert time.monotonic() < deadline, "no answer before the signal"
+        time.sleep(0.001)
     started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     for t in threads:
