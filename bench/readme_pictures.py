@@ -41,15 +41,16 @@ def main() -> None:
         copy_report(mnist, "mnist-vae", "samples.png", "mnist-vae-samples.png")
         copy_report(mnist, "mnist-vae", "reconstructions.png", "mnist-vae-reconstructions.png")
         copy_report(mnist, "mnist-cvae", "samples.png", "mnist-cvae-every-digit.png")
-    faces = LocalStore(args.faces) if args.faces else None
-    for name in ("faces-ae-linear", "faces-ae-conv") if faces else ():
-        copy_report(faces, name, "reconstructions.png", f"{name}-reconstructions.png")
-        m = load_model(faces, name)
-        images, attrs = generate(2000, 10_000)
+    if args.faces:
+        faces = LocalStore(args.faces)
+        images, attrs = generate(2000, 10_000)  # the held-out faces
         a = ATTRIBUTES.index("Smiling")
         lacking = torch.from_numpy(images[attrs[:, a] == 0][:8])
-        variants = {k: m.latents[f"directions_{k}"] for k in ("plain", "corrected")}
-        (OUT / f"{name}-smile.png").write_bytes(edit_grid(m.module, lacking, variants, a))
+        for name in ("faces-ae-linear", "faces-ae-conv"):
+            copy_report(faces, name, "reconstructions.png", f"{name}-reconstructions.png")
+            m = load_model(faces, name)
+            variants = {k: m.latents[f"directions_{k}"] for k in ("plain", "corrected")}
+            (OUT / f"{name}-smile.png").write_bytes(edit_grid(m.module, lacking, variants, a))
     print("\n".join(sorted(p.name for p in OUT.iterdir())))
 
 

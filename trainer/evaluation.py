@@ -63,6 +63,11 @@ def edit_success(
     z = model.encode(x).z
     before = read_attributes(judge, model.decode(z))
     after = read_attributes(judge, model.decode(z + strength * direction))
+    return edit_summary(before, after, attribute)
+
+
+def edit_summary(before: torch.Tensor, after: torch.Tensor, attribute: int) -> dict[str, float]:
+    """success and others_kept (see edit_success) from the judge's 0/1 readings."""
     others = [a for a in range(before.shape[1]) if a != attribute]
     return {
         "success": float(after[:, attribute].mean()),
