@@ -112,11 +112,12 @@ def render(attrs: np.ndarray, rng: np.random.Generator, size: int = 45) -> np.nd
     arc = np.clip(1 - t**2, 0, None)
     curve = np.where(smiling[:, None, None], my - 0.16 * s * t**2, my + 0.0 * t)
     teeth_h = np.where(smiling[:, None, None], 0.08 * s * arc, 0.0)
-    jaw = my + 0.02 * s + 0.17 * s * np.sqrt(np.clip(1 - ((u - cx) / (0.2 * s)) ** 2, 0, None))
+    cavity_w = 0.2 * s  # a serious mouth's half-width, smile or not
+    jaw = my + 0.02 * s + 0.17 * s * np.sqrt(np.clip(1 - ((u - cx) / cavity_w) ** 2, 0, None))
     lips = np.tile([0.65, 0.25, 0.25], (n, 1))
     _paint(canvas, inside & (np.abs(v - curve) < 0.045 * s), lips)
     below = v > curve + 0.01 * s
-    cavity = below & (v < jaw) & (np.abs(u - cx) < 0.2 * s) & mouth_open[:, None, None]
+    cavity = below & (v < jaw) & (np.abs(u - cx) < cavity_w) & mouth_open[:, None, None]
     _paint(canvas, cavity, np.tile([0.12, 0.02, 0.03], (n, 1)))
     _paint(
         canvas,
