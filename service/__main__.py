@@ -1,14 +1,36 @@
-"""python -m service: serve the API with uvicorn, configured from AE_* environment variables."""
+"""python -m service: serve the API with uvicorn, configured from AE_* environment variables.
+
+Several worker processes by default (one per core, see `Settings.with_cores`), each with its
+own event loop, inference thread, copy of the models and alias watcher. uvicorn's own
+supervisor starts them on one listening socket and restarts any that dies; gunicorn would
+do the same with one more dependency and its own configuration to learn.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
-from service.app import create_app
 from service.settings import Settings
+
+
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (what
+    `docker run --cpus` and compose's `cpus` set)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores or 1, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores or 1
 
 
 def main() -> None:
@@ -17,20 +39,49 @@ def main() -> None:
     p.add_argument("--host", default=settings.host)
     p.add_argument("--port", type=int, default=settings.port)
     p.add_argument("--store", default=str(settings.store_dir), help="model store root")
+    p.add_argument("--workers", type=int, default=settings.workers,
+                   help="worker processes (default: one per core, at most 8)")  # fmt: skip
     args = p.parse_args()
-    settings = settings.model_copy(
-        update={"host": args.host, "port": args.port, "store_dir": args.store}
+    update = {
+        "host": args.host,
+        "port": args.port,
+        "store_dir": args.store,
+        "workers": args.workers,
+    }
+    settings = settings.model_copy(update=update).with_cores(available_cores())
+    # Workers are new processes that read their settings from the environment.
+    os.environ.update(
+        AE_HOST=settings.host,
+        AE_PORT=str(settings.port),
+        AE_STORE_DIR=str(Path(settings.store_dir).resolve()),
+        AE_WORKERS=str(settings.workers),
+        AE_TORCH_THREADS=str(settings.torch_threads),
+        # Read by OpenMP and MKL when they start, for every thread of every worker.
+        OMP_NUM_THREADS=str(settings.torch_threads),
+        MKL_NUM_THREADS=str(settings.torch_threads),
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    # prometheus_client's multiprocess mode: set before any worker imports it.
+    own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    metrics_dir = os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-metrics-")
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=max(1, round(settings.drain_s)),
-    )
+    if not own_dir:  # values of an earlier run would add up with this one's
+        for stale in Path(metrics_dir).glob("*.db"):
+            stale.unlink()
+    try:
+        uvicorn.run(
+            "service.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            access_log=settings.access_log,
+            timeout_graceful_shutdown=max(1, round(settings.drain_s)),
+        )
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

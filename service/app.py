@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
+from pathlib import Path
 
 import torch
 from fastapi import FastAPI
@@ -16,15 +19,17 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from model_store import LocalStore
-from service import problems
-from service.gate import InferenceGate
+from model_store import LoadedModel, LocalStore
+from service import inference, problems
+from service.batching import Batcher
 from service.limits import BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
-from service.routes import health, inference, models
+from service.routes import health, models
+from service.routes import inference as inference_routes
 from service.settings import Settings
 from service.state import ServiceState
+from service.workers import Workers
 
 log = logging.getLogger("service")
 DESCRIPTION = """
@@ -59,16 +64,47 @@ def _without_security(schema: dict) -> dict:
     return schema
 
 
-def create_app(settings: Settings) -> FastAPI:
+def _prepare(batcher: Batcher) -> Callable[[LoadedModel], None]:
+    """Trace a loaded model's operations and find its row block (see `service.batching`)
+    before it serves."""
+
+    def warm(model: LoadedModel) -> None:
+        if model.config.family != "classifier":
+            batcher.prepare_model(model, inference.examples(model, batcher.max_rows))
+        # The model's tensors and modules live as long as the process: out of the garbage
+        # collector's sight (see the lifespan).
+        gc.freeze()
+
+    return warm
+
+
+def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
+    """The app for `settings`. `metrics_dir`: the directory the worker processes share,
+    for prometheus_client's multiprocess mode (`service.metrics`) and readiness markers
+    (`service.workers`); None for a lone process."""
     store = LocalStore(settings.store_dir)
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir)
+    batcher = Batcher(
+        settings.max_batch,
+        settings.max_batch_wait_ms / 1000,
+        settings.max_waiting_inference,
+        invariant=settings.batch_invariant,
+        threads=settings.torch_threads,
+        on_batch=metrics.batched,
+        on_depth=metrics.queue_depth.set,
+    )
     state = ServiceState(
         settings=settings,
         registry=Registry(
-            store, settings.max_loaded_models, metrics.model_loaded, metrics.alias_switched
+            store,
+            settings.max_loaded_models,
+            metrics.model_loaded,
+            metrics.alias_switched,
+            warm=_prepare(batcher),
         ),
-        gate=InferenceGate(settings.max_concurrent_inference, settings.max_waiting_inference),
+        batcher=batcher,
         metrics=metrics,
+        workers=Workers(metrics_dir, settings.workers or 1),
     )
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
@@ -87,15 +123,25 @@ def create_app(settings: Settings) -> FastAPI:
             (ref, settings.default_version) if "@" not in ref else tuple(ref.split("@", 1))
             for ref in settings.preload
         ]
+        optional = [(settings.faces_model, settings.default_version)]
         loader = threading.Thread(
             target=state.registry.run,
-            args=(served, stop, settings.alias_poll_s),
+            args=(served, stop, settings.alias_poll_s, optional, state.workers.mark_ready),
             name="model-registry",
             daemon=True,
         )
+        # A full garbage collection walks every object the process holds (torch, FastAPI,
+        # the models: about a million), which stalled one request in a hundred by 100 ms or
+        # more. Everything alive at start-up lives until exit: freeze it out of the
+        # collector's sight (gc.freeze, as Instagram's Django servers do).
+        gc.freeze()
+        batcher.start()
         loader.start()
         yield
         stop.set()
+        state.workers.leave()
+        batcher.stop()
+        metrics.close()
 
     app = FastAPI(
         title="Autoencoders",
@@ -116,7 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["content-type", "x-api-key"],
         )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (inference.router, models.router, health.router):
+    for router in (inference_routes.router, models.router, health.router):
         app.include_router(router)
 
     # Swagger UI from a local copy (fastapi-offline's assets): /docs works with no internet.
@@ -149,3 +195,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory each worker process calls (`uvicorn --factory`): settings from AE_*."""
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    return create_app(settings, Path(metrics_dir) if metrics_dir else None)

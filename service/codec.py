@@ -24,23 +24,30 @@ from service.errors import ImageTooLarge, InvalidImage
 
 ACCEPTED_FORMATS = ("PNG", "JPEG")
 _DATA_URL = re.compile(r"data:image/(png|jpeg|jpg);base64,")
-_B64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 def decode_base64(text: str, loc: tuple[str | int, ...]) -> bytes:
     match = _DATA_URL.match(text)
     if match:
         text = text[match.end() :]
-    if not text or not _B64.fullmatch(text):
+    try:
+        # Strict mode refuses other characters, missing padding and data after it, in C:
+        # about ten times faster than checking with a regular expression first.
+        # (It lets surplus padding through: 'QUJD==' is refused by the length check.)
+        whole = text and len(text) % 4 == 0
+        data = binascii.a2b_base64(text, strict_mode=True) if whole else b""
+    except (binascii.Error, ValueError) as exc:  # ValueError: characters outside ASCII
+        data = b""
+        cause: Exception | None = exc
+    else:
+        cause = None
+    if not data:
         raise InvalidImage(
             "not valid base64: use the standard alphabet with '=' padding and no whitespace "
             "(an optional data:image/png;base64, prefix is allowed)",
             loc,
-        )
-    try:
-        return base64.b64decode(text, validate=True)
-    except binascii.Error as exc:  # the regex should have caught it; keep the promise anyway
-        raise InvalidImage("not valid base64", loc) from exc
+        ) from cause
+    return data
 
 
 def decode_image(

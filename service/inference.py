@@ -1,29 +1,22 @@
 """Tensor-in, tensor-out inference on one loaded model. No HTTP, no files.
 
-Each function runs one batch as one forward pass under inference mode, and
-returns finite values in [0, 1] for images.
+The row-wise operations run under the batcher's inference mode; images come out finite
+and in [0, 1].
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
 
 import torch
 
 from autoencoders.latent import edit_codes, sample_gaussian, sample_mixture, sample_standard_normal
-from autoencoders.latent import interpolate as interpolate_codes
 from autoencoders.losses import per_image_mse
 from model_store import LoadedModel, Manifest
 from model_store.manifest import LATENTS_FILE
 from service.errors import AttributeNotFound, InvalidInput, UnsupportedOperation
 
 AUTOENCODER_FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae")
-
-
-class Encoded(NamedTuple):
-    z: torch.Tensor
-    mu: torch.Tensor | None
-    logvar: torch.Tensor | None
 
 
 def _clean(images: torch.Tensor) -> torch.Tensor:
@@ -75,28 +68,59 @@ def check_labels(
     return labels
 
 
-@torch.inference_mode()
-def encode(model: LoadedModel, x: torch.Tensor, labels: torch.Tensor | None) -> Encoded:
-    require(model, "encode")
-    enc = model.module.encode(x, check_labels(model, labels, len(x)))
-    return Encoded(enc.z, enc.mu if enc.logvar is not None else None, enc.logvar)
+# -- Row-wise operations: any number of rows in, the same number out, each row computed
+# alone (the batcher runs several requests' rows as one call). Each returns a tuple.
 
 
-@torch.inference_mode()
-def decode(model: LoadedModel, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-    require(model, "decode")
-    return _clean(model.module.decode(z, check_labels(model, labels, len(z))))
+def encode(
+    model: LoadedModel, x: torch.Tensor, labels: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Codes, and for VAEs the posterior mean and log-variance (the code is the mean)."""
+    enc = model.module.encode(x, labels)
+    variational = enc.logvar is not None
+    return enc.z, enc.mu if variational else None, enc.logvar
 
 
-@torch.inference_mode()
+def decode(model: LoadedModel, z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor]:
+    return (_clean(model.module.decode(z, labels)),)
+
+
 def reconstruct(
     model: LoadedModel, x: torch.Tensor, labels: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic reconstruction (posterior mean) and its MSE per pixel, per image."""
-    require(model, "reconstruct")
-    labels = check_labels(model, labels, len(x))
     rec = _clean(model.module.decode(model.module.encode(x, labels).z, labels))
     return rec, per_image_mse(rec, x)
+
+
+def edit(
+    model: LoadedModel, x: torch.Tensor, delta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode, add each row's edit (`edit_delta`), decode: edited images and codes."""
+    z = model.module.encode(x).z + delta
+    return _clean(model.module.decode(z)), z
+
+
+def examples(model: LoadedModel, rows: int) -> dict[Callable[..., tuple], tuple]:
+    """Inputs of `rows` rows for each row-wise operation the model supports, the one that
+    runs every layer (reconstruct) first: what the batcher traces and calibrates with."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(rows, *model.config.input_shape, generator=gen)
+    z = torch.randn(rows, model.config.latent_dim, generator=gen)
+    labels = None
+    if model.config.family == "cvae":
+        labels = torch.arange(rows) % model.config.num_classes
+    out: dict[Callable[..., tuple], tuple] = {
+        reconstruct: (x, labels),
+        encode: (x, labels),
+        decode: (z, labels),
+    }
+    if "edit-attribute" in capabilities(model.manifest):
+        out[edit] = (x, torch.zeros(rows, model.config.latent_dim))
+    return out
+
+
+# -- Per-request preparation (no forward pass): validation, codes drawn from seeds.
 
 
 def _prior(
@@ -121,22 +145,25 @@ def _prior(
     )
 
 
-@torch.inference_mode()
-def sample(
-    model: LoadedModel, count: int, seed: int, temperature: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+def require_prior(model: LoadedModel) -> None:
+    """Refuse models that /sample cannot draw from."""
     if model.config.family == "cvae":
         raise UnsupportedOperation(
             f"{model.ref} is a conditional VAE: use /cvae-sample to choose the classes",
             ("body", "model"),
         )
     require(model, "sample")
-    z = _prior(model, count, torch.Generator().manual_seed(seed), temperature)
-    return _clean(model.module.decode(z)), z
+    if model.config.family != "vae" and not {"mixture_weights", "prior_mean"} & set(model.latents):
+        raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
 
 
-@torch.inference_mode()
-def cvae_sample(
+def prior_codes(model: LoadedModel, count: int, seed: int, temperature: float) -> torch.Tensor:
+    """`count` codes from the model's prior; the same seed gives the same codes."""
+    require_prior(model)
+    return _prior(model, count, torch.Generator().manual_seed(seed), temperature)
+
+
+def cvae_codes(
     model: LoadedModel,
     labels: list[int],
     per_label: int,
@@ -144,15 +171,15 @@ def cvae_sample(
     shared_noise: bool,
     temperature: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images ordered label by label. Shared noise: the same `per_label` codes for every label."""
+    """Codes and labels ordered label by label. Shared noise: the same `per_label` codes for
+    every label."""
     require(model, "cvae-sample")
     gen = torch.Generator().manual_seed(seed)
     if shared_noise:
         z = _prior(model, per_label, gen, temperature).repeat(len(labels), 1)
     else:
         z = _prior(model, per_label * len(labels), gen, temperature)
-    y = torch.tensor(labels).repeat_interleave(per_label)
-    return _clean(model.module.decode(z, y)), z
+    return z, torch.tensor(labels).repeat_interleave(per_label)
 
 
 def label_indices(model: LoadedModel, labels: list[int | str]) -> list[int]:
@@ -197,24 +224,11 @@ def attribute_indices(model: LoadedModel, names: list[str]) -> list[int]:
     return out
 
 
-@torch.inference_mode()
-def edit_attributes(
-    model: LoadedModel, x: torch.Tensor, indices: list[int], strengths: list[float], variant: str
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Encode, add strength x direction for each edit, decode. Strength 0 is the plain
-    reconstruction; negative strengths remove an attribute."""
+def edit_delta(
+    model: LoadedModel, indices: list[int], strengths: list[float], variant: str
+) -> torch.Tensor:
+    """(1, D): the sum of strength x direction over the edits, added to every code. Strength 0
+    gives the plain reconstruction; negative strengths remove an attribute."""
     require(model, "edit-attribute")
     directions = model.latents[f"directions_{variant}"][torch.tensor(indices)]
-    z = edit_codes(model.module.encode(x).z, directions, torch.tensor(strengths))
-    return _clean(model.module.decode(z)), z
-
-
-@torch.inference_mode()
-def interpolate(
-    model: LoadedModel, start: torch.Tensor, end: torch.Tensor, steps: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames decoded from codes on the straight line between two images' codes."""
-    require(model, "interpolate")
-    codes = model.module.encode(torch.stack([start, end])).z
-    path = interpolate_codes(codes[0], codes[1], steps)
-    return _clean(model.module.decode(path)), path
+    return edit_codes(torch.zeros(1, directions.shape[1]), directions, torch.tensor(strengths))

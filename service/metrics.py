@@ -1,18 +1,39 @@
-"""Prometheus metrics: one registry per app (no process globals), served at /metrics."""
+"""Prometheus metrics: one registry per app (no process globals), served at /metrics.
+
+With several worker processes, `python -m service` points PROMETHEUS_MULTIPROC_DIR at a
+fresh directory before the workers start; prometheus_client then keeps every value in a
+memory-mapped file per process, and `/metrics`, whichever worker answers it, adds up the
+files of all of them (gauges: the live workers' values, summed or the highest).
+"""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+ROWS_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+REQUESTS_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
+        if multiprocess_dir is not None:
+            _forget_dead_workers(multiprocess_dir)
         self.registry = CollectorRegistry()
         labels = ("endpoint", "model", "version")
         self.requests = Counter(
@@ -26,8 +47,16 @@ class Metrics:
             registry=self.registry,
         )
         self.batch = Histogram(
-            "ae_inference_batch_size", "images or codes per forward pass", ("endpoint",),
-            buckets=BATCH_BUCKETS, registry=self.registry,
+            "ae_inference_batch_size", "images or codes per forward pass", ("operation",),
+            buckets=ROWS_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.batch_requests = Histogram(
+            "ae_inference_batch_requests", "requests gathered into one forward pass",
+            ("operation",), buckets=REQUESTS_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.queue_depth = Gauge(
+            "ae_inference_queue_depth", "requests waiting for a forward pass",
+            registry=self.registry, multiprocess_mode="livesum",
         )  # fmt: skip
         self.loads = Counter(
             "ae_model_loads",
@@ -40,6 +69,7 @@ class Metrics:
             "version each served alias points to",
             ("model", "alias"),
             registry=self.registry,
+            multiprocess_mode="liveall",  # one value per worker: which ones switched
         )
 
     def model_loaded(self, name: str, version: int, ok: bool) -> None:
@@ -48,8 +78,33 @@ class Metrics:
     def alias_switched(self, name: str, alias: str, version: int) -> None:
         self.alias.labels(name, alias).set(version)
 
+    def batched(self, operation: str, rows: int, requests: int) -> None:
+        self.batch.labels(operation).observe(rows)
+        self.batch_requests.labels(operation).observe(requests)
+
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=str(self.multiprocess_dir))
+        return generate_latest(merged)
+
+    def close(self) -> None:
+        """This worker is going away: its live gauges stop counting."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), str(self.multiprocess_dir))
+
+
+def _forget_dead_workers(directory: Path) -> None:
+    """A worker killed without `close` leaves its live gauges behind; drop them."""
+    for path in directory.glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            multiprocess.mark_process_dead(pid, str(directory))
+        except PermissionError:
+            pass
 
 
 class MetricsMiddleware:

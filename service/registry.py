@@ -30,6 +30,7 @@ class Registry:
         capacity: int = 8,
         on_load: Callable[[str, int, bool], None] | None = None,
         on_switch: Callable[[str, str, int], None] | None = None,
+        warm: Callable[[LoadedModel], None] | None = None,
     ) -> None:
         self.store = store
         self.capacity = max(capacity, 1)
@@ -42,6 +43,7 @@ class Registry:
         self._ready = threading.Event()
         self._on_load = on_load or (lambda name, version, ok: None)
         self._on_switch = on_switch or (lambda name, alias, version: None)
+        self._warm = warm or (lambda model: None)
         self.load_error: str | None = None
 
     @property
@@ -71,6 +73,7 @@ class Registry:
                 self._on_load(key[0], key[1], False)
                 raise
             self._on_load(key[0], key[1], True)
+            self._warm(loaded)
             log.info("loaded %s@%d in %.2fs", key[0], key[1], time.perf_counter() - started)
             with self._lock:
                 self._cache[key] = loaded
@@ -87,6 +90,17 @@ class Registry:
             if key not in pinned:
                 del self._cache[key]
                 log.info("evicted %s@%d", *key)
+
+    def cached(self, name: str, selector: str | int | None = None) -> LoadedModel | None:
+        """The model if it is in memory, with no store access (safe on the event loop)."""
+        ref = parse_ref(name, selector)
+        version = ref.version if ref.version is not None else self._served.get(
+            (ref.name, ref.selector)
+        )  # fmt: skip
+        if version is None:
+            return None
+        with self._lock:
+            return self._cache.get((ref.name, version))
 
     def get(self, name: str, selector: str | int | None = None) -> LoadedModel:
         ref = parse_ref(name, selector)
@@ -145,9 +159,19 @@ class Registry:
             changes.append(f"{name}@{alias}: {current} -> {target}")
         return changes
 
-    def run(self, refs: list[tuple[str, str]], stop: threading.Event, poll_s: float = 1.0) -> None:
+    def run(
+        self,
+        refs: list[tuple[str, str]],
+        stop: threading.Event,
+        poll_s: float = 1.0,
+        optional: list[tuple[str, str]] | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
         """Load the served models (retrying until they load), set readiness, then follow
-        alias moves every `poll_s` seconds until `stop` is set."""
+        alias moves every `poll_s` seconds until `stop` is set. `optional` refs (the face
+        model, which trains after the API starts) are loaded once they exist, without
+        holding readiness back, so no request pays for their load."""
+        pending = list(optional or [])
         while not stop.is_set():
             try:
                 for name, selector in refs:
@@ -160,7 +184,15 @@ class Registry:
                 continue
             self.load_error = None
             self._ready.set()
+            if on_ready is not None:
+                on_ready()
             log.info("ready: %s", ", ".join(self.loaded()))
             break
         while not stop.wait(poll_s):
             self.refresh()
+            for ref in list(pending):
+                try:
+                    self.get(*ref)
+                except StoreError:
+                    continue
+                pending.remove(ref)

@@ -24,16 +24,40 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, description="larger request bodies get 413")
     max_image_pixels: int = Field(4_000_000, description="larger images get 413, before decoding")
     max_loaded_models: int = Field(8, description="loaded versions kept in memory (LRU)")
-    max_concurrent_inference: int = Field(4, description="forward passes running at once")
-    max_waiting_inference: int = Field(64, description="requests queued beyond that; then 503")
+    max_waiting_inference: int = Field(
+        64, description="requests waiting for a forward pass, per worker; more get 503"
+    )
+    max_batch: int = Field(64, ge=1, description="images or codes in one forward pass")
+    max_batch_wait_ms: float = Field(
+        2.0, ge=0, description="when busy, how long a batch may wait to fill (idle: never)"
+    )
+    batch_invariant: bool = Field(
+        True,
+        description="pad forward passes so that an answer never depends on the requests "
+        "batched with it (bit for bit); false: faster lone requests, last-bit differences",
+    )
+    workers: int | None = Field(
+        None, ge=1, description="worker processes (default: one per core, at most 8)"
+    )
     api_key: SecretStr | None = Field(None, description="when set, required as X-API-Key")
     cors_origins: list[str] = Field(default_factory=list, description="origins granted CORS")
     alias_poll_s: float = Field(1.0, description="how often served aliases are checked")
     drain_s: float = Field(10.0, description="on SIGTERM, time for requests in flight")
-    torch_threads: int | None = Field(None, description="intra-op threads (default: torch's)")
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch threads per worker (default: cores / workers)"
+    )
+    access_log: bool = Field(False, description="log every request (metrics count them anyway)")
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+
+    def with_cores(self, cores: int) -> Settings:
+        """Workers and torch threads filled in for a machine with `cores` cores: one worker
+        per core (at most 8: each holds its own copy of the models), threads so that
+        workers x threads <= cores."""
+        workers = self.workers or max(1, min(cores, 8))
+        threads = self.torch_threads or max(1, cores // workers)
+        return self.model_copy(update={"workers": workers, "torch_threads": threads})
 
     @field_validator("api_key", mode="before")
     @classmethod

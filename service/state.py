@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import hmac
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from model_store import LoadedModel
+from service.batching import Batcher, Operation, Tensors
 from service.errors import NotAuthenticated, NotReady
-from service.gate import InferenceGate
 from service.metrics import Metrics
 from service.registry import Registry
 from service.settings import Settings
+from service.workers import Workers
 
 
 @dataclass
 class ServiceState:
     settings: Settings
     registry: Registry
-    gate: InferenceGate
+    batcher: Batcher
     metrics: Metrics
+    workers: Workers
 
 
 @dataclass
@@ -38,31 +42,44 @@ class RequestContext:
         return self.service.settings
 
     @property
-    def gate(self) -> InferenceGate:
-        return self.service.gate
-
-    @property
     def registry(self) -> Registry:
         return self.service.registry
 
-    def model_for(
+    async def model_for(
         self, requested: str | None, version: str | int | None, default: str
     ) -> LoadedModel:
+        """The loaded model a request asks for: from memory on the event loop when it is
+        there (the usual case), else resolved and loaded in a worker thread."""
         registry = self.service.registry
         if not registry.ready:
             raise NotReady(registry.not_ready_reason())
         selector = version if version is not None else self.settings.default_version
-        model = registry.get(requested or default, selector)
+        name = requested or default
+        model = registry.cached(name, selector)
+        if model is None:
+            model = await run_in_threadpool(registry.get, name, selector)
         self.request.state.served = (model.manifest.name, model.manifest.version)
         return model
 
-    def forward(self, size: int) -> AbstractContextManager[None]:
-        """A slot for one forward pass of `size` items (bounded; 503 when overloaded)."""
-        self.service.metrics.batch.labels(self.request.url.path).observe(size)
-        return self.service.gate.slot()
+    async def infer(
+        self,
+        model: LoadedModel,
+        operation: Operation,
+        rows: int,
+        prepare: Callable[[], Tensors],
+        finish: Callable[[Tensors], BaseModel],
+    ) -> Response:
+        """Run `operation` on this request's rows in the batcher's next forward pass; the
+        response is serialized there too (pydantic-core, off the event loop)."""
+
+        def to_json(outputs: Tensors) -> bytes:
+            return finish(outputs).model_dump_json().encode()
+
+        body = await self.service.batcher.submit(model, operation, rows, prepare, to_json)
+        return Response(body, media_type="application/json")
 
 
-def _context(request: Request) -> RequestContext:
+async def _context(request: Request) -> RequestContext:
     return RequestContext(request.app.state.service, request)
 
 
@@ -73,7 +90,7 @@ api_key_header = APIKeyHeader(
 )
 
 
-def require_api_key(
+async def require_api_key(
     request: Request, key: Annotated[str | None, Security(api_key_header)] = None
 ) -> None:
     """401 unless the configured key is given; compared in constant time. Off by default."""

@@ -21,14 +21,19 @@ async def health() -> Health:
     "/ready",
     response_model=Readiness,
     summary="Readiness: the served models are loaded",
-    responses={503: {"model": Problem, "description": "models still loading (Retry-After)"}},
+    responses={
+        503: {
+            "model": Problem,
+            "description": "models still loading in this or another worker (Retry-After)",
+        }
+    },
 )
 async def ready(state: State) -> Readiness | JSONResponse:
+    workers = state.service.workers
     if not state.registry.ready:
-        return problem(
-            503,
-            state.registry.not_ready_reason(),
-            {"Retry-After": "2"},
-            loaded=state.registry.loaded(),
-        )
-    return Readiness(status="ready", loaded=state.registry.loaded())
+        reason = state.registry.not_ready_reason()
+    elif not workers.all_ready():
+        reason = f"{workers.ready()} of {workers.expected} worker processes have loaded the models"
+    else:
+        return Readiness(status="ready", loaded=state.registry.loaded())
+    return problem(503, reason, {"Retry-After": "2"}, loaded=state.registry.loaded())

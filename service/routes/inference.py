@@ -1,6 +1,8 @@
-"""Inference endpoints. Plain `def`: FastAPI runs them in its thread pool, so the
-event loop stays free while torch works. Each parses, calls `service.inference`,
-and serializes; a batch in one request is one forward pass."""
+"""Inference endpoints. Each parses and validates on the event loop (cheap), then hands the
+batcher three things: `prepare` (decode the images or draw the codes), a row-wise operation
+from `service.inference`, and `finish` (encode the images, build the response). The batcher's
+thread runs all three, gathering concurrent requests into one forward pass, so no route
+blocks the event loop and none waits in a thread pool."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ import secrets
 from typing import Annotated, Any
 
 import torch
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Response
 
+from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
+from service.batching import Tensors
 from service.codec import decode_images, encode_png
 from service.errors import InvalidInput
 from service.schemas import (
@@ -41,7 +45,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "body or image over its limit"},
     415: {"model": Problem, "description": "an image that is not PNG or JPEG, or bad base64"},
     422: {"model": Problem, "description": "invalid request; `errors` names each field"},
-    503: {"model": Problem, "description": "models loading or service overloaded (Retry-After)"},
+    503: {
+        "model": Problem,
+        "description": "models loading, or too many requests waiting (Retry-After)",
+    },
 }
 router = APIRouter(tags=["inference"], responses=ERRORS, dependencies=[Depends(require_api_key)])
 
@@ -50,8 +57,9 @@ def _served(model: LoadedModel) -> dict[str, Any]:
     return {"model": model.manifest.name, "version": model.manifest.version}
 
 
-def _labels(model: LoadedModel, labels: list[int | str] | None) -> torch.Tensor | None:
-    return None if labels is None else torch.tensor(inference.label_indices(model, labels))
+def _labels(model: LoadedModel, labels: list[int | str] | None, count: int) -> torch.Tensor | None:
+    given = None if labels is None else torch.tensor(inference.label_indices(model, labels))
+    return inference.check_labels(model, given, count)
 
 
 def _images(model: LoadedModel, items: list[str], state: State) -> torch.Tensor:
@@ -62,6 +70,10 @@ def _rows(t: torch.Tensor | None) -> list[list[float]] | None:
     return None if t is None else torch.nan_to_num(t).tolist()
 
 
+def _pngs(images: torch.Tensor) -> list[str]:
+    return [encode_png(i) for i in images]
+
+
 @router.post(
     "/encode",
     response_model=EncodeResponse,
@@ -69,16 +81,21 @@ def _rows(t: torch.Tensor | None) -> list[list[float]] | None:
     description="Returns one code per image; VAEs also return the posterior mean and "
     "log-variance (the code is the mean). A conditional VAE needs one label per image.",
 )
-def encode(
+async def encode(
     state: State, body: Annotated[ImagesRequest, Body(openapi_examples=examples.ENCODE)]
-) -> EncodeResponse:
-    model = state.model_for(body.model, body.version, state.settings.default_model)
-    x = _images(model, body.images, state)
-    with state.forward(len(x)):
-        enc = inference.encode(model, x, _labels(model, body.labels))
-    return EncodeResponse(
-        **_served(model), codes=_rows(enc.z), mu=_rows(enc.mu), logvar=_rows(enc.logvar)
-    )
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.default_model)
+    inference.require(model, "encode")
+    labels = _labels(model, body.labels, len(body.images))
+
+    def finish(out: Tensors) -> EncodeResponse:
+        z, mu, logvar = out
+        return EncodeResponse(**_served(model), codes=_rows(z), mu=_rows(mu), logvar=_rows(logvar))
+
+    return await state.infer(
+        model, inference.encode, len(body.images),
+        lambda: (_images(model, body.images, state), labels), finish,
+    )  # fmt: skip
 
 
 @router.post(
@@ -87,10 +104,11 @@ def encode(
     summary="Latent codes to images",
     description="Each code must have the model's latent size (`GET /models/{name}` tells).",
 )
-def decode(
+async def decode(
     state: State, body: Annotated[DecodeRequest, Body(openapi_examples=examples.DECODE)]
-) -> ImagesResponse:
-    model = state.model_for(body.model, body.version, state.settings.default_model)
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.default_model)
+    inference.require(model, "decode")
     lengths = {len(c) for c in body.codes}
     if lengths != {model.config.latent_dim}:
         raise InvalidInput(
@@ -98,10 +116,12 @@ def decode(
             f"{sorted(lengths)}",
             ("body", "codes"),
         )
-    z = torch.tensor(body.codes, dtype=torch.float32)
-    with state.forward(len(z)):
-        images = inference.decode(model, z, _labels(model, body.labels))
-    return ImagesResponse(**_served(model), images=[encode_png(i) for i in images])
+    labels = _labels(model, body.labels, len(body.codes))
+    return await state.infer(
+        model, inference.decode, len(body.codes),
+        lambda: (torch.tensor(body.codes, dtype=torch.float32), labels),
+        lambda out: ImagesResponse(**_served(model), images=_pngs(out[0])),
+    )  # fmt: skip
 
 
 @router.post(
@@ -111,16 +131,19 @@ def decode(
     description="The deterministic reconstruction (posterior mean for VAEs) and its mean squared "
     "error per pixel: a low error means the model knows images like this one.",
 )
-def reconstruct(
+async def reconstruct(
     state: State, body: Annotated[ImagesRequest, Body(openapi_examples=examples.RECONSTRUCT)]
-) -> ReconstructResponse:
-    model = state.model_for(body.model, body.version, state.settings.default_model)
-    x = _images(model, body.images, state)
-    with state.forward(len(x)):
-        images, errors = inference.reconstruct(model, x, _labels(model, body.labels))
-    return ReconstructResponse(
-        **_served(model), images=[encode_png(i) for i in images], errors=errors.tolist()
-    )
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.default_model)
+    inference.require(model, "reconstruct")
+    labels = _labels(model, body.labels, len(body.images))
+    return await state.infer(
+        model, inference.reconstruct, len(body.images),
+        lambda: (_images(model, body.images, state), labels),
+        lambda out: ReconstructResponse(
+            **_served(model), images=_pngs(out[0]), errors=out[1].tolist()
+        ),
+    )  # fmt: skip
 
 
 @router.post(
@@ -128,18 +151,27 @@ def reconstruct(
     response_model=SampleResponse,
     summary="New images from the latent space",
     description="VAEs draw from their standard normal prior; plain autoencoders from the "
-    "Gaussian fitted to their training codes. The same seed gives the same images.",
+    "Gaussian mixture fitted to their training codes. The same seed gives the same images, "
+    "whatever other requests are served alongside.",
 )
-def sample(
+async def sample(
     state: State, body: Annotated[SampleRequest, Body(openapi_examples=examples.SAMPLE)]
-) -> SampleResponse:
-    model = state.model_for(body.model, body.version, state.settings.default_model)
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.default_model)
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
-    with state.forward(body.count):
-        images, z = inference.sample(model, body.count, seed, body.temperature)
-    return SampleResponse(
-        **_served(model), images=[encode_png(i) for i in images], codes=_rows(z), seed=seed
-    )
+    inference.require_prior(model)
+    codes: list[torch.Tensor] = []
+
+    def prepare() -> Tensors:
+        codes.append(inference.prior_codes(model, body.count, seed, body.temperature))
+        return codes[0], None
+
+    return await state.infer(
+        model, inference.decode, body.count, prepare,
+        lambda out: SampleResponse(
+            **_served(model), images=_pngs(out[0]), codes=_rows(codes[0]), seed=seed
+        ),
+    )  # fmt: skip
 
 
 @router.post(
@@ -149,32 +181,34 @@ def sample(
     description="With `shared_noise` the same random codes are drawn as every requested label "
     "(one handwriting style, every digit); without it each image gets its own code.",
 )
-def cvae_sample(
+async def cvae_sample(
     state: State, body: Annotated[CvaeSampleRequest, Body(openapi_examples=examples.CVAE_SAMPLE)]
-) -> CvaeSampleResponse:
-    model = state.model_for(body.model, body.version, state.settings.cvae_model)
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.cvae_model)
     inference.require(model, "cvae-sample")
     names = model.manifest.class_names
     labels = inference.label_indices(model, body.labels) if body.labels else list(range(len(names)))
     seed = body.seed if body.seed is not None else secrets.randbelow(2**31)
     n = body.count_per_label
-    with state.forward(len(labels) * n):
-        images, z = inference.cvae_sample(
-            model, labels, n, seed, body.shared_noise, body.temperature
-        )
-    encoded = [encode_png(i) for i in images]
-    groups = [
-        LabelGroup(label=names[label], index=label, images=encoded[k * n : (k + 1) * n])
-        for k, label in enumerate(labels)
-    ]
-    codes = z[:n] if body.shared_noise else z
-    return CvaeSampleResponse(
-        **_served(model),
-        groups=groups,
-        codes=_rows(codes),
-        seed=seed,
-        shared_noise=body.shared_noise,
-    )
+    codes: list[torch.Tensor] = []
+
+    def prepare() -> Tensors:
+        z, y = inference.cvae_codes(model, labels, n, seed, body.shared_noise, body.temperature)
+        codes.append(z[:n] if body.shared_noise else z)
+        return z, y
+
+    def finish(out: Tensors) -> CvaeSampleResponse:
+        encoded = _pngs(out[0])
+        groups = [
+            LabelGroup(label=names[label], index=label, images=encoded[k * n : (k + 1) * n])
+            for k, label in enumerate(labels)
+        ]
+        return CvaeSampleResponse(
+            **_served(model), groups=groups, codes=_rows(codes[0]), seed=seed,
+            shared_noise=body.shared_noise,
+        )  # fmt: skip
+
+    return await state.infer(model, inference.decode, len(labels) * n, prepare, finish)
 
 
 @router.post(
@@ -182,30 +216,34 @@ def cvae_sample(
     response_model=EditResponse,
     summary="Add or remove attributes (the smile vector)",
     description="Encodes each image, adds `strength` times each attribute's direction to its "
-    "code (the mean code of faces with the attribute minus that of faces without), and "
-    "decodes. Strength 0 gives the plain reconstruction; negative strengths remove the "
-    "attribute. `GET /models/{name}` lists a model's attributes.",
+    "code, and decodes. The default `corrected` direction is fitted with the other attributes "
+    "held fixed (a smile that does not also open the mouth); `plain` is the write-up's smile "
+    "vector, the mean code of faces with the attribute minus that of faces without. Strength 0 "
+    "gives the plain reconstruction; negative strengths remove the attribute. "
+    "`GET /models/{name}` lists a model's attributes.",
 )
-def edit_attribute(
+async def edit_attribute(
     state: State, body: Annotated[EditRequest, Body(openapi_examples=examples.EDIT_ATTRIBUTE)]
-) -> EditResponse:
-    model = state.model_for(body.model, body.version, state.settings.faces_model)
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.faces_model)
     indices = inference.attribute_indices(model, [e.attribute for e in body.edits])
-    x = _images(model, body.images, state)
     strengths = [e.strength for e in body.edits]
-    with state.forward(len(x)):
-        images, z = inference.edit_attributes(model, x, indices, strengths, body.direction)
+    delta = inference.edit_delta(model, indices, strengths, body.direction)
     names = model.manifest.attribute_names
-    return EditResponse(
-        **_served(model),
-        images=[encode_png(i) for i in images],
-        codes=_rows(z),
-        edits=[
-            AttributeEdit(attribute=names[i], strength=s)
-            for i, s in zip(indices, strengths, strict=True)
-        ],
-        direction=body.direction,
-    )
+    rows = len(body.images)
+
+    def finish(out: Tensors) -> EditResponse:
+        return EditResponse(
+            **_served(model), images=_pngs(out[0]), codes=_rows(out[1]),
+            edits=[AttributeEdit(attribute=names[i], strength=s)
+                   for i, s in zip(indices, strengths, strict=True)],
+            direction=body.direction,
+        )  # fmt: skip
+
+    return await state.infer(
+        model, inference.edit, rows,
+        lambda: (_images(model, body.images, state), delta.expand(rows, -1)), finish,
+    )  # fmt: skip
 
 
 @router.post(
@@ -215,13 +253,23 @@ def edit_attribute(
     description="Decodes `steps` codes on the straight line between the two images' codes, "
     "both ends included.",
 )
-def interpolate(
+async def interpolate(
     state: State, body: Annotated[InterpolateRequest, Body(openapi_examples=examples.INTERPOLATE)]
-) -> InterpolateResponse:
-    model = state.model_for(body.model, body.version, state.settings.default_model)
-    pair = _images(model, [body.start, body.end], state)
-    with state.forward(body.steps):
-        images, path = inference.interpolate(model, pair[0], pair[1], body.steps)
-    return InterpolateResponse(
-        **_served(model), images=[encode_png(i) for i in images], codes=_rows(path)
-    )
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.default_model)
+    inference.require(model, "interpolate")
+    ends: list[torch.Tensor] = []
+
+    def keep_codes(out: Tensors) -> Tensors:
+        ends.append(out[0])
+        return out
+
+    await state.service.batcher.submit(
+        model, inference.encode, 2,
+        lambda: (_images(model, [body.start, body.end], state), None), keep_codes,
+    )  # fmt: skip
+    path = interpolate_codes(ends[0][0], ends[0][1], body.steps)
+    return await state.infer(
+        model, inference.decode, body.steps, lambda: (path, None),
+        lambda out: InterpolateResponse(**_served(model), images=_pngs(out[0]), codes=_rows(path)),
+    )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -151,7 +152,7 @@ def test_sigterm_lets_requests_in_flight_finish(tmp_path):
         family="vae", backbone="conv", latent_dim=20, hidden=(1024,), conv_channels=(64, 128)
     )
     publish_model(store, "digits", build_model(heavy), heavy, fields())
-    env = {**ENV, "AE_DRAIN_S": "10", "AE_MAX_CONCURRENT_INFERENCE": "1"}
+    env = {**ENV, "AE_DRAIN_S": "10"}
     server = start_server(store.root, tmp_path / "log", env)
     results: list[tuple[int, float]] = []
     connected = threading.Barrier(13)
@@ -198,8 +199,11 @@ def test_metrics_count_requests_by_endpoint_model_and_version(digits_store, tmp_
         )
         assert 'ae_requests_total{endpoint="/sample",model="",status="422",version=""} 1.0' in text
         assert 'ae_request_seconds_count{endpoint="/sample",model="digits",version="1"} 3.0' in text
-        assert 'ae_inference_batch_size_bucket{endpoint="/sample",le="4.0"} 3.0' in text
-        assert 'ae_alias_version{alias="production",model="digits"} 1.0' in text
+        assert 'ae_inference_batch_size_bucket{le="4.0",operation="decode"} 3.0' in text
+        # One value per worker process: which version each one serves.
+        served = re.findall(r'^ae_alias_version{alias="production",model="digits",pid="\d+"} (\S+)$',
+                            text, re.M)  # fmt: skip
+        assert served and set(served) == {"1.0"}
         assert 'ae_model_loads_total{model="digits",result="ok",version="1"} 1.0' in text
     finally:
         stop_server(server)
@@ -268,7 +272,7 @@ def test_overload_gets_fast_503s_and_health_stays_fast(tmp_path):
         family="vae", backbone="conv", latent_dim=20, hidden=(1024,), conv_channels=(64, 128)
     )
     publish_model(store, "digits", build_model(heavy), heavy, fields())
-    env = {**ENV, "AE_MAX_CONCURRENT_INFERENCE": "1", "AE_MAX_WAITING_INFERENCE": "1"}
+    env = {**ENV, "AE_MAX_WAITING_INFERENCE": "1"}
     server = start_server(store.root, tmp_path / "log", env)
     results: list[tuple[int, float, str | None]] = []
     health: list[float] = []

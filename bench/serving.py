@@ -1,0 +1,263 @@
+"""Serving speed, side by side in one run: our service against the plain FastAPI app.
+
+    .venv/bin/python bench/serving.py [--store models] [--seconds 10] [--runs 3]
+
+Starts both servers on loopback (ours with its defaults, as `make serve` runs it; the
+baseline `bench/plain_app.py` with one worker and one torch thread, as a user would run it),
+then drives each with `wrk` (Debian's package: a C load generator, not the bottleneck) in a
+closed loop at 1, 4, 16 and 64 connections, one 28x28 digit per `/reconstruct` request,
+alternating the two servers; then 64-digit requests, next to the in-process limit (decode,
+forward pass, encode of 64-image batches with no HTTP, in one process with every core and in
+one process per core, the better of the two). Prints medians of `--runs` runs and the memory
+(USS and PSS) of each process of our service.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.examples import DIGIT_7  # noqa: E402
+
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "rb")
+wrk.body = f:read("*a")
+f:close()
+"""
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(
+    url: str, proc: subprocess.Popen, path: str = "/ready", timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            r = httpx.post(url + path, json={"images": [DIGIT_7]}, timeout=5) if path.startswith(
+                "/reconstruct") else httpx.get(url + path, timeout=5)  # fmt: skip
+            if r.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready in {timeout} s")
+
+
+def start_ours(store: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "service", "--port", str(port), "--store", str(store)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "AE_LOG_LEVEL": "warning", **env})  # fmt: skip
+    wait_ready(f"http://127.0.0.1:{port}", proc)
+    return proc
+
+
+def start_plain(model_dir: Path, port: int, log: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "uvicorn", "bench.plain_app:app", "--port", str(port),
+           "--workers", "1", "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "BASELINE_MODEL_DIR": str(model_dir)})  # fmt: skip
+    wait_ready(f"http://127.0.0.1:{port}", proc, "/reconstruct")
+    return proc
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * UNITS[unit]
+
+
+def wrk(url: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "30s",
+           "--latency",
+           "-s", str(script), url]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    pct = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50_ms": _ms(pct["50"]), "p99_ms": _ms(pct["99"]), "errors": errors,
+            "requests": total}  # fmt: skip
+
+
+def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> None:
+    import torch
+
+    from model_store import LocalStore, load_version
+    from service.codec import decode_images, encode_png
+    from service.inference import reconstruct
+
+    torch.set_num_threads(threads)
+    folder = Path(model_dir)
+    model = load_version(LocalStore(folder.parent.parent), folder.parent.name, int(folder.name))
+    items = [DIGIT_7] * 64
+    done, deadline = 0, time.perf_counter() + seconds
+    started = time.perf_counter()
+    while time.perf_counter() < deadline:
+        x = decode_images(items, model.config.input_shape, 4_000_000)
+        images, _ = reconstruct(model, x, None)
+        [encode_png(i) for i in images]
+        done += 64
+    queue.put(done / (time.perf_counter() - started))
+
+
+def inprocess_limit(model_dir: Path, seconds: float) -> dict[str, float]:
+    """Images/s of decode + forward + encode on 64-image batches, no HTTP."""
+    cores = os.cpu_count() or 1
+    ctx = mp.get_context("spawn")
+    result = {}
+    for procs, threads in ((1, cores), (cores, 1)):
+        queue = ctx.Queue()
+        args = (str(model_dir), threads, seconds, queue)
+        workers = [ctx.Process(target=_inprocess_worker, args=args)
+                   for _ in range(procs)]  # fmt: skip
+        for w in workers:
+            w.start()
+        rates = [queue.get() for _ in workers]
+        for w in workers:
+            w.join()
+        result[f"{procs}proc_x_{threads}thread"] = sum(rates)
+    return result
+
+
+def memory(pid: int) -> list[dict[str, object]]:
+    """USS and PSS (MiB) of a process and its children, from /proc/<pid>/smaps_rollup."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            pids.append(int(stat.parent.name))
+    out = []
+    for p in pids:
+        try:
+            text = Path(f"/proc/{p}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        kb = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", text, re.M)}
+        out.append({"pid": p, "role": "main" if p == pid else "worker",
+                    "uss_mib": round((kb["Private_Clean"] + kb["Private_Dirty"]) / 1024, 1),
+                    "pss_mib": round(kb["Pss"] / 1024, 1),
+                    "rss_mib": round(kb["Rss"] / 1024, 1)})  # fmt: skip
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--store", type=Path, default=ROOT / "models")
+    p.add_argument("--model", default="mnist-vae")
+    p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--levels", default="1,4,16,64")
+    p.add_argument("--batch-connections", type=int, default=4)
+    p.add_argument("--env", action="append", default=[], help="AE_X=Y for our service")
+    args = p.parse_args()
+    store = args.store.resolve()
+    aliases = json.loads((store / args.model / "aliases.json").read_text())
+    model_dir = store / args.model / str(aliases["production"])
+    tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    one, batch = tmp / "one.json", tmp / "batch.json"
+    one.write_text(json.dumps({"images": [DIGIT_7]}))
+    batch.write_text(json.dumps({"images": [DIGIT_7] * 64}))
+    scripts = {}
+    for name, body in (("one", one), ("batch", batch)):
+        scripts[name] = tmp / f"{name}.lua"
+        scripts[name].write_text(LUA.format(body=body))
+
+    env = dict(e.split("=", 1) for e in args.env)
+    ports = {"plain": free_port(), "ours": free_port()}
+    procs = {"plain": start_plain(model_dir, ports["plain"], tmp / "plain.log"),
+             "ours": start_ours(store, ports["ours"], tmp / "ours.log", env)}  # fmt: skip
+    urls = {k: f"http://127.0.0.1:{v}/reconstruct" for k, v in ports.items()}
+    levels = [int(x) for x in args.levels.split(",")]
+    runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    try:
+        for name in procs:  # warm both up
+            wrk(urls[name], scripts["one"], 4, 2)
+        for r in range(args.runs):
+            for c in levels:
+                for name in ("plain", "ours") if r % 2 == 0 else ("ours", "plain"):
+                    runs.setdefault((name, "one", c), []).append(
+                        wrk(urls[name], scripts["one"], c, args.seconds)
+                    )
+            for name in ("plain", "ours"):
+                runs.setdefault((name, "batch", args.batch_connections), []).append(
+                    wrk(urls[name], scripts["batch"], args.batch_connections, args.seconds)
+                )
+            print(f"run {r + 1}/{args.runs} done", file=sys.stderr, flush=True)
+        mem = memory(procs["ours"].pid)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(30)
+    limit = inprocess_limit(model_dir, args.seconds)
+
+    def med(key: tuple[str, str, int], field: str) -> float:
+        return statistics.median(x[field] for x in runs[key])
+
+    table = []
+    print(f"\n/reconstruct, one {args.model} digit per request, wrk, medians of {args.runs} runs "
+          f"of {args.seconds:g} s\n")  # fmt: skip
+    print(
+        "| connections | plain req/s | ours req/s | ours/plain | plain p50 / p99 ms "
+        "| ours p50 / p99 ms | errors plain / ours |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for c in levels:
+        pl, ou = ("plain", "one", c), ("ours", "one", c)
+        row = {"connections": c, **{f"plain_{f}": med(pl, f) for f in ("rps", "p50_ms", "p99_ms")},
+               **{f"ours_{f}": med(ou, f) for f in ("rps", "p50_ms", "p99_ms")},
+               "errors_plain": sum(x["errors"] for x in runs[pl]),
+               "errors_ours": sum(x["errors"] for x in runs[ou])}  # fmt: skip
+        row["ratio"] = row["ours_rps"] / row["plain_rps"]
+        table.append(row)
+        print(f"| {c} | {row['plain_rps']:,.0f} | {row['ours_rps']:,.0f} | **{row['ratio']:.2f}** "
+              f"| {row['plain_p50_ms']:.1f} / {row['plain_p99_ms']:.1f} "
+              f"| {row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f} "
+              f"| {row['errors_plain']} / {row['errors_ours']} |")  # fmt: skip
+    bc = args.batch_connections
+    best = max(limit.values())
+    batch_rows = {n: med((n, "batch", bc), "rps") * 64 for n in ("plain", "ours")}
+    print(f"\n64 digits per request, {bc} connections: ours {batch_rows['ours']:,.0f} images/s "
+          f"({batch_rows['ours'] / best:.0%} of the in-process limit), plain "
+          f"{batch_rows['plain']:,.0f} images/s; in-process limit {best:,.0f} images/s "
+          f"({', '.join(f'{k}: {v:,.0f}' for k, v in limit.items())})")  # fmt: skip
+    print("\nour processes after the load (MiB):")
+    for m in mem:
+        print(f"  {m['role']} pid {m['pid']}: USS {m['uss_mib']}, PSS {m['pss_mib']}, "
+              f"RSS {m['rss_mib']}")  # fmt: skip
+    print(json.dumps({"one": table, "batch_images_per_s": batch_rows, "inprocess": limit,
+                      "memory": mem, "logs": str(tmp)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

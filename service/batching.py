@@ -1,0 +1,334 @@
+"""Cross-request dynamic batching: one inference thread per process, one forward pass per batch.
+
+A request becomes a `Job`: how many rows it brings, `prepare` (decode its images or draw
+its codes: tensors with one row per item), an operation that is row-wise over any number of
+rows (`service.inference`), and `finish` (encode its slice of the outputs into a response).
+Jobs for the same model version and operation that are waiting together run as one forward
+pass, up to `max_rows`; each job's slice of the outputs goes back to its own request.
+
+- **Adaptive wait.** The thread takes whatever is queued when it is free: a lone request on
+  an idle server runs at once. Only when the previous batch held several requests (so the
+  server is busy) does it wait up to `max_wait_s` for more to arrive.
+- **Isolation.** `prepare` and `finish` run per job: a bad image fails its own request only.
+  If a batched forward pass raises, each job is rerun alone so that only its culprit fails.
+- **The same answer alone or batched.** Matrix kernels pick their algorithm by the number of
+  rows, so a row's float result can change in the last bit with the batch around it (and a
+  pixel by one grey level). `row_block` finds, per model and on this machine, the smallest
+  block of rows P for which every multiple of P gives each row the same bits; batches are
+  padded to a multiple of P (repeating their last row), so an answer never depends on what
+  it was batched with. The padding costs a lone request on an idle server (P rows computed
+  for one); `invariant=False` skips it, and answers may then differ in the last bit.
+- **One graph per operation.** Each operation on each model is traced into a TorchScript
+  graph when the model loads (`trace`): the forward pass then runs in C++ and takes the GIL
+  once instead of at every op. In eager mode, a forward pass sharing its process with a busy
+  event loop waited up to the 5 ms switch interval at each of its ~30 ops (a 2 ms pass took
+  over 100 ms). A graph that does not give the eager bits is not used.
+- **Bounded.** At most `max_waiting` jobs wait; past that `submit` raises `Overloaded` at
+  once (503 with Retry-After) instead of growing a queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from service.errors import Overloaded
+
+log = logging.getLogger("service.batching")
+Tensors = tuple[torch.Tensor | None, ...]
+Operation = Callable[..., Tensors]
+CANDIDATE_BLOCKS = (1, 2, 4, 8, 16, 32)
+
+
+@dataclass(eq=False)
+class Job:
+    model: Any  # LoadedModel; only its identity and `module` matter here
+    operation: Operation
+    rows: int
+    prepare: Callable[[], Tensors]
+    finish: Callable[[Tensors], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future = field(repr=False)
+
+    @property
+    def key(self) -> tuple[int, Operation]:
+        return (id(self.model), self.operation)
+
+
+def _concat(parts: Sequence[Tensors]) -> Tensors:
+    """Inputs of several jobs, position by position; None stays None."""
+    out = []
+    for column in zip(*parts, strict=True):
+        out.append(None if column[0] is None else torch.cat(column))
+    return tuple(out)
+
+
+def _pad(inputs: Tensors, rows: int, block: int) -> Tensors:
+    extra = -rows % block
+    if not extra:
+        return inputs
+    return tuple(
+        None if t is None else torch.cat([t, t[-1:].expand(extra, *t.shape[1:])]) for t in inputs
+    )
+
+
+def _rows(outputs: Tensors, start: int, stop: int) -> Tensors:
+    return tuple(None if t is None else t[start:stop] for t in outputs)
+
+
+def trace(operation: Operation, model: Any, inputs: Tensors) -> Operation:
+    """`operation` on `model` as one TorchScript graph, with the same signature (None inputs
+    and outputs kept in place). Raises ValueError if the graph's answer on `inputs` is not
+    bit for bit the eager one."""
+    none_in = [t is None for t in inputs]
+    eager = operation(model, *inputs)
+    none_out = [t is None for t in eager]
+
+    class Graph(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model.module  # its parameters become the graph's
+
+        def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            given = iter(tensors)
+            args = [None if none else next(given) for none in none_in]
+            return tuple(t for t in operation(model, *args) if t is not None)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings about Python values baked in
+        graph = torch.jit.trace(
+            Graph(), tuple(t for t in inputs if t is not None), check_trace=False
+        )
+
+    def run(_model: Any, *args: torch.Tensor | None) -> Tensors:
+        out = iter(graph(*(a for a in args if a is not None)))
+        return tuple(None if none else next(out) for none in none_out)
+
+    if not _same(run(model, *inputs), eager, 0, len(inputs[0])):
+        raise ValueError("the traced graph's answer differs from the eager one")
+    run.__name__ = getattr(operation, "__name__", "op")
+    return run
+
+
+def row_block(operation: Operation, model: Any, inputs: Tensors, max_rows: int) -> int:
+    """The smallest P (from 1, 2, 4, ... 32) such that running any multiple of P rows, up to
+    `max_rows`, gives each row exactly the bits it gets inside a batch of `max_rows`; else
+    `max_rows` (every forward pass then has one fixed shape)."""
+    reference = operation(model, *inputs)
+    for block in (b for b in CANDIDATE_BLOCKS if b < max_rows):
+        sizes = sorted({block, 2 * block, 3 * block, *range(block, max_rows, 4 * block)})
+        if all(
+            _same(operation(model, *_slice(inputs, start, start + m)), reference, start, m)
+            for m in sizes
+            if m < max_rows
+            for start in (0, max_rows - m)
+        ):
+            return block
+    return max_rows
+
+
+def _slice(inputs: Tensors, start: int, stop: int) -> Tensors:
+    return tuple(None if t is None else t[start:stop] for t in inputs)
+
+
+def _same(got: Tensors, reference: Tensors, start: int, rows: int) -> bool:
+    return all(
+        (a is None and b is None) or torch.equal(a, b[start : start + rows])
+        for a, b in zip(got, reference, strict=True)
+    )
+
+
+class Batcher:
+    def __init__(
+        self,
+        max_rows: int = 64,
+        max_wait_s: float = 0.002,
+        max_waiting: int = 64,
+        invariant: bool = True,
+        threads: int | None = None,
+        on_batch: Callable[[str, int, int], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
+    ) -> None:
+        self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
+        self.invariant = invariant
+        self.threads = threads
+        self._queue: collections.deque[Job] = collections.deque()
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._last_requests = 1
+        self._blocks: dict[int, int] = {}  # id(model) -> row block, while the model lives
+        self._graphs: dict[tuple[int, Operation], Operation] = {}  # traced operations
+        self._on_batch = on_batch or (lambda operation, rows, requests: None)
+        self._on_depth = on_depth or (lambda depth: None)
+        self._thread: threading.Thread | None = None
+
+    # -- the request side (event loop)
+
+    async def submit(
+        self,
+        model: Any,
+        operation: Operation,
+        rows: int,
+        prepare: Callable[[], Tensors],
+        finish: Callable[[Tensors], Any],
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        job = Job(model, operation, rows, prepare, finish, loop, loop.create_future())
+        with self._cond:
+            if len(self._queue) >= self.max_waiting:
+                raise Overloaded(
+                    f"{len(self._queue)} requests are waiting for inference; retry shortly"
+                )
+            self._queue.append(job)
+            self._on_depth(len(self._queue))
+            self._cond.notify()
+        return await job.future
+
+    # -- the inference thread
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def prepare_model(self, model: Any, examples: dict[Operation, Tensors]) -> None:
+        """Before `model` serves: trace each operation on its example inputs (`max_rows`
+        rows), then find its row block with the first one, which must run every layer
+        (see `row_block`). A graph that fails stays eager, logged."""
+        started = time.perf_counter()
+        key = id(model)
+        weakref.finalize(model, self._forget, key)
+        with torch.inference_mode():
+            for operation, inputs in examples.items():
+                try:
+                    self._graphs[(key, operation)] = trace(operation, model, inputs)
+                except Exception as exc:  # noqa: BLE001 - eager still works
+                    log.warning("%s stays eager for %s: %s", operation.__name__, model, exc)
+            if self.invariant and examples:
+                operation, inputs = next(iter(examples.items()))
+                self._blocks[key] = row_block(self._graph(model, operation), model, inputs,
+                                              self.max_rows)  # fmt: skip
+        log.info("prepared %s: %d graphs, row block %d (%.2fs)", getattr(model, "ref", model),
+                 sum(k == key for k, _ in self._graphs), self._blocks.get(key, 1),
+                 time.perf_counter() - started)  # fmt: skip
+
+    def _forget(self, key: int) -> None:
+        self._blocks.pop(key, None)
+        for graph_key in [k for k in list(self._graphs) if k[0] == key]:
+            self._graphs.pop(graph_key, None)
+
+    def _graph(self, model: Any, operation: Operation) -> Operation:
+        return self._graphs.get((id(model), operation), operation)
+
+    def _block(self, job: Job) -> int:
+        return self._blocks.get(id(job.model), 1)
+
+    def _take(self) -> list[Job] | None:
+        """The next batch: the oldest job and every queued job with its key, up to max_rows."""
+        with self._cond:
+            while not self._queue and not self._stopped:
+                self._cond.wait()
+            if self._stopped:
+                return None
+            first = self._queue.popleft()
+            batch, rows = [first], first.rows
+            deadline = time.monotonic() + (self.max_wait_s if self._last_requests > 1 else 0)
+            while True:
+                kept: collections.deque[Job] = collections.deque()
+                while self._queue:
+                    job = self._queue.popleft()
+                    if job.key == first.key and rows + job.rows <= self.max_rows:
+                        batch.append(job)
+                        rows += job.rows
+                    else:
+                        kept.append(job)
+                self._queue = kept
+                left = deadline - time.monotonic()
+                if rows >= self.max_rows or left <= 0:
+                    break
+                self._cond.wait(left)
+            self._on_depth(len(self._queue))
+        self._last_requests = len(batch)
+        return batch
+
+    def _run(self) -> None:
+        torch.set_grad_enabled(False)
+        if self.threads:
+            # OpenMP keeps its thread count per thread: a new thread starts with one per
+            # core, whatever the main thread set, and its idle team spins on the cores
+            # the other workers need.
+            torch.set_num_threads(self.threads)
+        while (batch := self._take()) is not None:
+            done = self._run_batch(batch)
+            # One wake-up of each event loop for the whole batch.
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bool, Any]]] = {}
+            for job, ok, value in done:
+                by_loop.setdefault(job.loop, []).append((job, ok, value))
+            for loop, results in by_loop.items():
+                loop.call_soon_threadsafe(_resolve, results)
+
+    def _run_batch(self, batch: list[Job]) -> list[tuple[Job, bool, Any]]:
+        done: list[tuple[Job, bool, Any]] = []
+        ready: list[tuple[Job, Tensors]] = []
+        for job in batch:
+            try:
+                ready.append((job, job.prepare()))
+            except Exception as exc:  # noqa: BLE001 - handed to that request alone
+                done.append((job, False, exc))
+        if not ready:
+            return done
+        jobs = [job for job, _ in ready]
+        rows = sum(job.rows for job in jobs)
+        first = jobs[0]
+        try:
+            with torch.inference_mode():
+                inputs = _pad(_concat([inputs for _, inputs in ready]), rows, self._block(first))
+                outputs = self._graph(first.model, first.operation)(first.model, *inputs)
+        except Exception as exc:  # noqa: BLE001
+            if len(ready) == 1:
+                return [*done, (first, False, exc)]
+            log.warning("a batch of %d requests failed (%s); running each alone", len(ready), exc)
+            for job, inputs in ready:
+                done += self._run_batch([_prepared(job, inputs)])
+            return done
+        self._on_batch(getattr(first.operation, "__name__", "op"), rows, len(jobs))
+        start = 0
+        for job in jobs:
+            try:
+                done.append((job, True, job.finish(_rows(outputs, start, start + job.rows))))
+            except Exception as exc:  # noqa: BLE001
+                done.append((job, False, exc))
+            start += job.rows
+        return done
+
+
+def _prepared(job: Job, inputs: Tensors) -> Job:
+    """The same job with its inputs already prepared (for a rerun alone)."""
+    return Job(job.model, job.operation, job.rows, lambda: inputs, job.finish, job.loop, job.future)
+
+
+def _resolve(results: list[tuple[Job, bool, Any]]) -> None:
+    for job, ok, value in results:
+        if job.future.done():  # the request went away (client disconnected)
+            continue
+        if ok:
+            job.future.set_result(value)
+        else:
+            job.future.set_exception(value)
