@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from service.examples import DIGIT_7  # noqa: E402
 CATEGORIES = {
     "torch forward pass": ["torch/", "autoencoders/", "service/inference.py"],
     "image decode (base64 + PNG)": ["decode_image", "decode_base64", "decode_images", "b64decode"],
-    "image encode (PNG + base64)": ["encode_png", "PIL/"],
+    "image encode (PNG + base64)": ["encode_png"],
     "request JSON + validation": [
         "request_body_to_args",
         "json/decoder",
@@ -80,14 +81,15 @@ def main() -> None:
     server = start_ours(args.store.resolve(), port, tmp / "server.log", env)
     raw = tmp / "stacks.txt"
     try:
-        load = threading.Thread(target=subprocess.run, args=(
+        wrk_out: list[str] = []
+        load = threading.Thread(target=lambda: wrk_out.append(subprocess.run(
             ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds + 2}s", "-s",
-             str(tmp / "one.lua"), f"http://127.0.0.1:{port}/reconstruct"],),
-            kwargs={"capture_output": True})  # fmt: skip
+             str(tmp / "one.lua"), f"http://127.0.0.1:{port}/reconstruct"],
+            capture_output=True, text=True).stdout))  # fmt: skip
         load.start()
         spy = str(Path(sys.executable).parent / "py-spy")
         subprocess.run([spy, "record", "--pid", str(server.pid),
-                        "--subprocesses", "--duration", str(args.seconds), "--rate", "250",
+                        "--subprocesses", "--duration", str(args.seconds), "--rate", "250", "--nonblocking",
                         "--format", "raw", "--output", str(raw)],
                        check=True, capture_output=True)  # fmt: skip
         load.join()
@@ -105,10 +107,13 @@ def main() -> None:
             samples -= n
             continue
         totals[_category(frames)] += n
-    print(f"{samples} on-CPU samples at 250 Hz over {args.seconds} s, "
-          f"{args.connections} connections; stacks in {raw}")  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", wrk_out[0]).group(1))
+    ms_per_request = 1000 * samples / 250 / (rps * args.seconds)
+    print(f"{samples} on-CPU samples at 250 Hz over {args.seconds} s, {args.connections} "
+          f"connections, {rps:.0f} req/s: {ms_per_request:.2f} ms of CPU per request; "
+          f"stacks in {raw}")  # fmt: skip
     for cat, n in totals.most_common():
-        print(f"  {cat:32s} {100 * n / samples:5.1f}%")
+        print(f"  {cat:40s} {100 * n / samples:5.1f}%  {ms_per_request * n / samples:5.2f} ms")
 
 
 if __name__ == "__main__":

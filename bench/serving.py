@@ -162,7 +162,9 @@ def memory(pid: int) -> list[dict[str, object]]:
         except OSError:
             continue
         kb = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", text, re.M)}
-        out.append({"pid": p, "role": "main" if p == pid else "worker",
+        cmdline = Path(f"/proc/{p}/cmdline").read_bytes()
+        role = "main" if p == pid else "helper" if b"resource_tracker" in cmdline else "worker"
+        out.append({"pid": p, "role": role,
                     "uss_mib": round((kb["Private_Clean"] + kb["Private_Dirty"]) / 1024, 1),
                     "pss_mib": round(kb["Pss"] / 1024, 1),
                     "rss_mib": round(kb["Rss"] / 1024, 1)})  # fmt: skip

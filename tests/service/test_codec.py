@@ -5,6 +5,7 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -115,3 +116,17 @@ def test_png_headers_followed_by_garbage_are_refused_or_decoded(data):
         decode_image(data, (1, 28, 28), MAX_PIXELS, LOC)
     except (InvalidImage, ImageTooLarge):
         pass
+
+
+@pytest.mark.parametrize("channels", [1, 3], ids=["grey", "rgb"])
+def test_encoded_pngs_are_read_by_pillow_pixel_for_pixel(channels):
+    gen = np.random.default_rng(0)
+    pixels = gen.integers(0, 256, size=(channels, 45, 31), dtype=np.uint8)
+    png = base64.b64decode(encode_png(torch.from_numpy(pixels).float() / 255))
+    img = Image.open(io.BytesIO(png))
+    img.verify()  # chunk CRCs and structure
+    img = Image.open(io.BytesIO(png))
+    assert img.format == "PNG" and img.mode == ("L" if channels == 1 else "RGB")
+    got = np.asarray(img)
+    assert np.array_equal(got if channels == 3 else got[None], pixels.transpose(1, 2, 0)
+                          if channels == 3 else pixels)  # fmt: skip
