@@ -8,7 +8,8 @@ then drives each with `wrk` (Debian's package: a C load generator, not the bottl
 closed loop at 1, 4, 16 and 64 connections, one 28x28 digit per `/reconstruct` request,
 alternating the two servers; then 64-digit requests, next to the in-process limit (decode,
 forward pass, encode of 64-image batches with no HTTP, in one process with every core and in
-one process per core, the better of the two). Prints medians of `--runs` runs and the memory
+one process per core, the better of the two). The in-process limit runs the same code as the service (its codec, the same TorchScript
+graph). Prints medians of `--runs` runs and the memory
 (USS and PSS) of each process of our service.
 """
 
@@ -109,6 +110,7 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
     import torch
 
     from model_store import LocalStore, load_version
+    from service.batching import trace
     from service.codec import decode_images, encode_png
     from service.inference import reconstruct
 
@@ -116,11 +118,14 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
     folder = Path(model_dir)
     model = load_version(LocalStore(folder.parent.parent), folder.parent.name, int(folder.name))
     items = [DIGIT_7] * 64
+    with torch.inference_mode():  # the same TorchScript graph the service runs
+        graph = trace(reconstruct, model, (torch.rand(64, *model.config.input_shape), None))
     done, deadline = 0, time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
         x = decode_images(items, model.config.input_shape, 4_000_000)
-        images, _ = reconstruct(model, x, None)
+        with torch.inference_mode():
+            images, _ = graph(model, x, None)
         [encode_png(i) for i in images]
         done += 64
     queue.put(done / (time.perf_counter() - started))
