@@ -60,6 +60,11 @@ def main() -> None:
         OMP_NUM_THREADS=str(settings.torch_threads),
         MKL_NUM_THREADS=str(settings.torch_threads),
     )
+    # The workers share one listening socket. By default libuv (under uvloop) accepts every
+    # pending connection at once, so the first worker to wake took all four of four new
+    # connections in two runs out of three, and the other core idled. One accept per turn
+    # spreads them (libuv's own switch for multi-process servers).
+    os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     # prometheus_client's multiprocess mode: set before any worker imports it.
     own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
     metrics_dir = os.environ.setdefault(
