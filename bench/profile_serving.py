@@ -89,7 +89,8 @@ def main() -> None:
         load.start()
         spy = str(Path(sys.executable).parent / "py-spy")
         subprocess.run([spy, "record", "--pid", str(server.pid),
-                        "--subprocesses", "--duration", str(args.seconds), "--rate", "250", "--nonblocking",
+                        "--subprocesses", "--duration", str(args.seconds), "--rate", "250",
+                        "--nonblocking",
                         "--format", "raw", "--output", str(raw)],
                        check=True, capture_output=True)  # fmt: skip
         load.join()

@@ -8,9 +8,9 @@ then drives each with `wrk` (Debian's package: a C load generator, not the bottl
 closed loop at 1, 4, 16 and 64 connections, one 28x28 digit per `/reconstruct` request,
 alternating the two servers; then 64-digit requests, next to the in-process limit (decode,
 forward pass, encode of 64-image batches with no HTTP, in one process with every core and in
-one process per core, the better of the two). The in-process limit runs the same code as the service (its codec, the same TorchScript
-graph). Prints medians of `--runs` runs and the memory
-(USS and PSS) of each process of our service.
+one process per core, the better of the two; the service's own codec and TorchScript
+graph). Prints medians of `--runs` runs and the memory (USS and PSS) of each process of our
+service.
 """
 
 from __future__ import annotations
