@@ -113,7 +113,7 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
 
     from model_store import LocalStore, load_version
     from service.batching import trace
-    from service.codec import decode_images, encode_png
+    from service.codec import decode_images, encode_pngs
     from service.inference import reconstruct
 
     torch.set_num_threads(threads)
@@ -128,7 +128,7 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
         x = decode_images(items, model.config.input_shape, 4_000_000)
         with torch.inference_mode():
             images, _ = graph(model, x, None)
-        [encode_png(i) for i in images]
+        encode_pngs(images)
         done += 64
     queue.put(done / (time.perf_counter() - started))
 

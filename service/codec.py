@@ -88,25 +88,32 @@ def _chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", binascii.crc32(tag + data))
 
 
-def encode_png(image: torch.Tensor) -> str:
-    """(C, H, W) tensor in [0, 1] -> base64 PNG (8-bit grey for one channel, RGB for three).
+def encode_pngs(images: torch.Tensor) -> list[str]:
+    """(N, C, H, W) tensor in [0, 1] -> base64 PNGs (8-bit grey for one channel, RGB for
+    three); the tensor is converted once for the whole batch.
 
     Written directly (signature, IHDR, one zlib IDAT with filter 0, IEND: the PNG
     specification's minimum) rather than through Pillow, whose per-call machinery made a
     28x28 digit cost 240 us against 31 us here; the pixels and the size are the same.
     """
-    array = (torch.nan_to_num(image, nan=0.0).clamp(0, 1) * 255).round().to(torch.uint8)
-    channels, height, width = array.shape
-    rows = np.zeros((height, 1 + width * channels), dtype=np.uint8)  # column 0: filter 0
-    rows[:, 1:] = array.permute(1, 2, 0).reshape(height, width * channels).numpy()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
-    png = b"".join((
-        PNG_SIGNATURE,
-        _chunk(b"IHDR", header),
-        _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)),
-        _chunk(b"IEND", b""),
-    ))  # fmt: skip
-    return base64.b64encode(png).decode("ascii")
+    pixels = (torch.nan_to_num(images, nan=0.0).clamp(0, 1) * 255).round().to(torch.uint8)
+    count, channels, height, width = pixels.shape
+    rows = np.zeros((count, height, 1 + width * channels), dtype=np.uint8)  # col 0: filter 0
+    rows[:, :, 1:] = pixels.permute(0, 2, 3, 1).reshape(count, height, width * channels).numpy()
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
+                                         0 if channels == 1 else 2, 0, 0, 0))  # fmt: skip
+    end = _chunk(b"IEND", b"")
+    return [
+        base64.b64encode(
+            b"".join((PNG_SIGNATURE, header, _chunk(b"IDAT", zlib.compress(r.tobytes(), 6)), end))
+        ).decode("ascii")
+        for r in rows
+    ]
+
+
+def encode_png(image: torch.Tensor) -> str:
+    """(C, H, W) tensor in [0, 1] -> base64 PNG (see `encode_pngs`)."""
+    return encode_pngs(image.unsqueeze(0))[0]
 
 
 def decode_images(

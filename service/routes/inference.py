@@ -16,7 +16,7 @@ from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
 from service.batching import Tensors
-from service.codec import decode_images, encode_png
+from service.codec import decode_images, encode_pngs
 from service.errors import InvalidInput
 from service.schemas import (
     AttributeEdit,
@@ -70,10 +70,6 @@ def _rows(t: torch.Tensor | None) -> list[list[float]] | None:
     return None if t is None else torch.nan_to_num(t).tolist()
 
 
-def _pngs(images: torch.Tensor) -> list[str]:
-    return [encode_png(i) for i in images]
-
-
 @router.post(
     "/encode",
     response_model=EncodeResponse,
@@ -120,7 +116,7 @@ async def decode(
     return await state.infer(
         model, inference.decode, len(body.codes),
         lambda: (torch.tensor(body.codes, dtype=torch.float32), labels),
-        lambda out: ImagesResponse(**_served(model), images=_pngs(out[0])),
+        lambda out: ImagesResponse(**_served(model), images=encode_pngs(out[0])),
     )  # fmt: skip
 
 
@@ -141,7 +137,7 @@ async def reconstruct(
         model, inference.reconstruct, len(body.images),
         lambda: (_images(model, body.images, state), labels),
         lambda out: ReconstructResponse(
-            **_served(model), images=_pngs(out[0]), errors=out[1].tolist()
+            **_served(model), images=encode_pngs(out[0]), errors=out[1].tolist()
         ),
     )  # fmt: skip
 
@@ -169,7 +165,7 @@ async def sample(
     return await state.infer(
         model, inference.decode, body.count, prepare,
         lambda out: SampleResponse(
-            **_served(model), images=_pngs(out[0]), codes=_rows(codes[0]), seed=seed
+            **_served(model), images=encode_pngs(out[0]), codes=_rows(codes[0]), seed=seed
         ),
     )  # fmt: skip
 
@@ -198,7 +194,7 @@ async def cvae_sample(
         return z, y
 
     def finish(out: Tensors) -> CvaeSampleResponse:
-        encoded = _pngs(out[0])
+        encoded = encode_pngs(out[0])
         groups = [
             LabelGroup(label=names[label], index=label, images=encoded[k * n : (k + 1) * n])
             for k, label in enumerate(labels)
@@ -234,7 +230,7 @@ async def edit_attribute(
 
     def finish(out: Tensors) -> EditResponse:
         return EditResponse(
-            **_served(model), images=_pngs(out[0]), codes=_rows(out[1]),
+            **_served(model), images=encode_pngs(out[0]), codes=_rows(out[1]),
             edits=[AttributeEdit(attribute=names[i], strength=s)
                    for i, s in zip(indices, strengths, strict=True)],
             direction=body.direction,
@@ -271,5 +267,7 @@ async def interpolate(
     path = interpolate_codes(ends[0][0], ends[0][1], body.steps)
     return await state.infer(
         model, inference.decode, body.steps, lambda: (path, None),
-        lambda out: InterpolateResponse(**_served(model), images=_pngs(out[0]), codes=_rows(path)),
+        lambda out: InterpolateResponse(
+            **_served(model), images=encode_pngs(out[0]), codes=_rows(path)
+        ),
     )  # fmt: skip
