@@ -32,6 +32,7 @@ from service.errors import (
 
 log = logging.getLogger("service")
 MEDIA_TYPE = "application/problem+json"
+MAX_ERRORS = 20
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -100,14 +101,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    # Never echo the input back: it may hold NaN (invalid JSON) or megabytes of base64.
+    # Never echo the input back: it may hold NaN (invalid JSON) or megabytes of base64. At
+    # most MAX_ERRORS items, so that the answer stays small whatever was sent.
+    errors = exc.errors()
     items = [
         {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid")), "type": e.get("type")}
-        for e in exc.errors()
+        for e in errors[:MAX_ERRORS]
     ]
     first = items[0] if items else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
-    return problem(422, f"{where}: {first['msg']}" if where else first["msg"], errors=items)
+    detail = f"{where}: {first['msg']}" if where else first["msg"]
+    if len(errors) > MAX_ERRORS:
+        detail += f" ({len(errors)} errors; the first {MAX_ERRORS} are listed)"
+    return problem(422, detail, errors=items, error_count=len(errors))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,6 +12,7 @@ MAX_BATCH = 64
 MAX_SAMPLES = 64
 MAX_PER_LABEL = 16
 MAX_LATENT_ABS = 1000.0
+MAX_LATENT_SIZE = 4096  # numbers in one code: checked before any number is
 MAX_IMAGE_CHARS = 2_000_000
 MAX_SEED = 2**63 - 1
 
@@ -28,6 +29,7 @@ ImageB64 = Annotated[
     ),
 ]
 LatentValue = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_LATENT_ABS, le=MAX_LATENT_ABS)]
+Code = Annotated[list[LatentValue], Field(min_length=1, max_length=MAX_LATENT_SIZE)]
 Label = Annotated[
     int | Annotated[str, Field(min_length=1, max_length=64)],
     Field(description="class index (0-9) or class name ('7')"),
@@ -63,7 +65,7 @@ class ImagesRequest(Request):
 
 
 class DecodeRequest(Request):
-    codes: list[list[LatentValue]] = Field(
+    codes: list[Code] = Field(
         min_length=1,
         max_length=MAX_BATCH,
         description="one code per image, each of the model's latent size, "
@@ -229,4 +231,5 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-    errors: list[ProblemItem] | None = None
+    errors: list[ProblemItem] | None = Field(None, description="at most the first 20")
+    error_count: int | None = Field(None, description="how many validation errors in all")

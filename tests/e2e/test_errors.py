@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
 
 import httpx
 import pytest
@@ -136,3 +138,43 @@ def test_wrong_method_and_path_use_the_same_shape(client):
     for r in (client.get("/sample"), client.get("/nowhere")):
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["status"] == r.status_code
+
+
+def test_a_body_of_a_million_wrong_numbers_is_refused_fast_and_small(client, server):
+    """An 8 MB `/decode` body of booleans: one small 422, while /health keeps answering."""
+    text = '{"codes": [[' + ", ".join(["true"] * 1_300_000) + "]]}"
+    assert 7_000_000 < len(text) < 8 * 1024 * 1024
+    health: list[float] = []
+    done = threading.Event()
+
+    def probe():
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            while not done.is_set():
+                started = time.monotonic()
+                assert c.get("/health").status_code == 200
+                health.append(time.monotonic() - started)
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=probe)
+    watcher.start()
+    started = time.monotonic()
+    try:
+        r = _raw(client, "/decode", text)
+    finally:
+        done.set()
+        watcher.join()
+    assert r.status_code == 422
+    assert time.monotonic() - started < 5
+    assert len(r.content) < 4096
+    body = r.json()
+    assert body["errors"][0]["loc"] == ["body", "codes", 0]
+    assert len(body["errors"]) <= 20
+    assert max(health) < 1.0
+
+
+def test_validation_errors_are_capped_with_their_count(client):
+    r = client.post("/decode", json={"codes": [["x"] * 20] * 64})
+    body = r.json()
+    assert r.status_code == 422
+    assert len(body["errors"]) == 20 and body["error_count"] == 64 * 20
+    assert "1280 errors" in body["detail"]
