@@ -142,6 +142,8 @@ class LocalStore:
         path = vdir / MANIFEST_FILE
         try:
             return Manifest.model_validate_json(self._read(path, _MAX_MANIFEST_BYTES))
+        except FileNotFoundError as exc:
+            raise CorruptArtifact("the version has no manifest", str(path)) from exc
         except ValueError as exc:
             raise CorruptArtifact(f"invalid manifest: {exc}", str(path)) from exc
 

@@ -144,11 +144,10 @@ class Registry:
                 continue
             try:
                 self._load((name, target))
-            except StoreError as exc:
+            except Exception as exc:  # whatever is wrong with it, keep serving
                 self._refused[(name, alias)] = target
-                log.error(
-                    "refused %s@%d for %s (still serving %d): %s", name, target, alias, current, exc
-                )
+                log.error("refused %s@%d for %s (still serving %d): %s", name, target, alias,
+                          current, exc, exc_info=not isinstance(exc, StoreError))  # fmt: skip
                 continue
             with self._lock:
                 self._served[(name, alias)] = target
@@ -176,7 +175,9 @@ class Registry:
             try:
                 for name, selector in refs:
                     self.get(name, selector)
-            except StoreError as exc:
+            except Exception as exc:  # reported by /ready, retried
+                if not isinstance(exc, StoreError):
+                    log.exception("loading %s failed", refs)
                 if self.load_error != str(exc):
                     log.error("models not ready: %s (retrying)", exc)
                 self.load_error = str(exc)
@@ -189,10 +190,18 @@ class Registry:
             log.info("ready: %s", ", ".join(self.loaded()))
             break
         while not stop.wait(poll_s):
-            self.refresh()
+            # Supervised: an unexpected error is logged with its traceback and the watcher
+            # goes on, so the service never silently stops following its store.
+            try:
+                self.refresh()
+            except Exception:
+                log.exception("alias watcher failed; retrying in %.1fs", poll_s)
             for ref in list(pending):
                 try:
                     self.get(*ref)
                 except StoreError:
+                    continue
+                except Exception:
+                    log.exception("could not load %s@%s; retrying", *ref)
                     continue
                 pending.remove(ref)

@@ -201,6 +201,9 @@ class ModelSummary(BaseModel):
 
 class ModelDetail(ModelSummary):
     details: list[VersionSummary]
+    damaged: list[int] = Field(
+        default_factory=list, description="versions whose manifest is missing or unreadable"
+    )
 
 
 class ModelList(BaseModel):

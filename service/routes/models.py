@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path
 
-from model_store import LocalStore, ModelNotFound
+from model_store import CorruptArtifact, LocalStore, ModelNotFound
 from model_store.refs import NAME_REGEX
 from service.inference import capabilities
 from service.schemas import ModelDetail, ModelList, ModelSummary, Problem, VersionSummary
@@ -14,7 +14,8 @@ router = APIRouter(
     tags=["models"],
     dependencies=[Depends(require_api_key)],
     responses={
-        401: {"model": Problem, "description": "an API key is configured and was not given"}
+        401: {"model": Problem, "description": "an API key is configured and was not given"},
+        503: {"model": Problem, "description": "the store cannot be read (Retry-After)"},
     },
 )
 
@@ -55,9 +56,13 @@ def get_model(
     by_version: dict[int, list[str]] = {}
     for alias, v in summary.aliases.items():
         by_version.setdefault(v, []).append(alias)
-    details = []
+    details, damaged = [], []
     for v in summary.versions:
-        m = store.manifest(name, v)
+        try:
+            m = store.manifest(name, v)
+        except CorruptArtifact:  # one damaged version does not hide the others
+            damaged.append(v)
+            continue
         details.append(
             VersionSummary(
                 version=v,
@@ -74,4 +79,4 @@ def get_model(
                 report=sorted(f for f in m.files if f.startswith("report/")),
             )
         )
-    return ModelDetail(**summary.model_dump(), details=details)
+    return ModelDetail(**summary.model_dump(), details=details, damaged=damaged)

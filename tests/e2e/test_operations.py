@@ -310,3 +310,30 @@ def test_overload_gets_fast_503s_and_health_stays_fast(tmp_path):
     # Refusals do not wait for the queue: all come back before the last served request.
     assert max(elapsed for _, elapsed, _ in refused) < max(elapsed for _, elapsed, _ in served)
     assert sorted(health)[len(health) // 2] < 0.25  # median /health latency while busy
+
+
+def test_a_version_without_manifest_degrades_only_itself_and_the_watcher_goes_on(
+    digits_store, tmp_path
+):
+    server = start_server(digits_store.root, tmp_path / "log", ENV)
+    try:
+        broken = digits_store.root / "digits" / "2"
+        broken.mkdir()
+        (broken / "weights.safetensors").write_bytes(b"not a model")
+        with Load(server.url) as load:
+            digits_store.set_alias("digits", "production", 2)
+            time.sleep(1.5)
+            assert httpx.get(server.url + "/ready").status_code == 200
+            detail = httpx.get(server.url + "/models/digits")
+            assert detail.status_code == 200, detail.text
+            assert detail.json()["damaged"] == [2]
+            assert [d["version"] for d in detail.json()["details"]] == [1]
+            # The watcher survived: a good version published and promoted is followed.
+            good = publish(digits_store, 3)
+            promoted = time.monotonic()
+            digits_store.set_alias("digits", "production", good.version)
+            load.wait_for_version(good.version, promoted, timeout=10)
+        assert load.failures == []
+        assert {v for _, v in load.versions} <= {1, good.version}
+    finally:
+        stop_server(server)
