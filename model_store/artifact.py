@@ -72,6 +72,12 @@ def compute_probe(module: nn.Module, config: ModelConfig) -> Probe:
 
 def _check_probe(module: nn.Module, config: ModelConfig, probe: Probe, where: str) -> None:
     norm, projections = _fingerprint(module, config)
+    if len(probe.projections) != len(projections):
+        raise CorruptArtifact(
+            f"the manifest's probe has {len(probe.projections)} projections, not "
+            f"{len(projections)}: it was not written by this code's publish",
+            where,
+        )
     tolerance = PROBE_TOLERANCE * max(probe.norm, 1.0)
     values = zip([norm, *projections], [probe.norm, *probe.projections], strict=True)
     if any(abs(got - want) > tolerance for got, want in values):

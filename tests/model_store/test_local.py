@@ -313,3 +313,13 @@ def test_publish_fields_are_validated(store):
     with pytest.raises(ValueError):
         store.publish("tiny", {**fields(), "family": "vae"}, {"../escape": b"x"})
     assert not (store.root / "escape").exists()
+
+
+def test_a_probe_with_another_number_of_projections_is_refused(store):
+    publish_tiny(store)
+    path = store.root / "tiny" / "1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["probe"]["projections"] = manifest["probe"]["projections"][:3]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptArtifact, match="probe has 3 projections"):
+        load_model(store, "tiny")
