@@ -175,7 +175,36 @@ def load_version(store: LocalStore, name: str, version: int) -> LoadedModel:
         for key, t in latents.items():
             if t.is_floating_point() and not torch.isfinite(t).all():
                 raise CorruptArtifact(f"{key}: contains NaN or infinite values", latents_where)
+        _check_latents(latents, config, manifest, latents_where)
     return LoadedModel(manifest, config, module, latents)
+
+
+def _check_latents(
+    latents: Mapping[str, torch.Tensor], config: ModelConfig, manifest: Manifest, where: str
+) -> None:
+    """Latents are checked like weights: the keys that belong together are all there, with
+    float dtypes and the shapes the latent size and attribute list imply."""
+    d, a = config.latent_dim, len(manifest.attribute_names)
+    k = latents["mixture_weights"].shape[0] if "mixture_weights" in latents else 0
+    groups = {
+        "prior_mean": {"prior_mean": (d,), "prior_scale_tril": (d, d)},
+        "mixture_weights": {
+            "mixture_weights": (k,), "mixture_means": (k, d), "mixture_scale_trils": (k, d, d),
+        },
+        "directions_plain": {"directions_plain": (a, d), "directions_corrected": (a, d)},
+    }  # fmt: skip
+    required = {"directions_plain"} if a else set()
+    for lead, shapes in groups.items():
+        if lead not in latents and not (shapes.keys() & latents.keys()) and lead not in required:
+            continue
+        for key, shape in shapes.items():
+            t = latents.get(key)
+            if t is None:
+                raise CorruptArtifact(f"latents lack {key!r}", where)
+            if not t.is_floating_point() or tuple(t.shape) != shape:
+                raise CorruptArtifact(
+                    f"{key}: expected float {shape}, found {t.dtype} {tuple(t.shape)}", where
+                )
 
 
 def load_model(store: LocalStore, ref: ModelRef | str) -> LoadedModel:

@@ -15,6 +15,7 @@ import pytest
 import safetensors.torch
 import torch
 
+from autoencoders import build_model
 from model_store import (
     CorruptArtifact,
     InvalidName,
@@ -25,8 +26,9 @@ from model_store import (
     load_model,
     load_version,
     parse_ref,
+    publish_model,
 )
-from tests.model_store.conftest import fields, publish_tiny
+from tests.model_store.conftest import TINY_VAE, fields, publish_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -322,4 +324,26 @@ def test_a_probe_with_another_number_of_projections_is_refused(store):
     manifest["probe"]["projections"] = manifest["probe"]["projections"][:3]
     path.write_text(json.dumps(manifest))
     with pytest.raises(CorruptArtifact, match="probe has 3 projections"):
+        load_model(store, "tiny")
+
+
+@pytest.mark.parametrize(
+    ("latents", "message"),
+    [
+        pytest.param({"directions_plain": torch.zeros(1, 4)}, "lack 'directions_corrected'",
+                     id="missing-corrected-direction"),
+        pytest.param({"directions_plain": torch.zeros(1, 4), "directions_corrected": torch.zeros(2, 4)},
+                     r"directions_corrected: expected float \(1, 4\)", id="wrong-shape"),
+        pytest.param({"directions_plain": torch.zeros(1, 4, dtype=torch.int32),
+                      "directions_corrected": torch.zeros(1, 4)}, "expected float", id="integer-dtype"),
+        pytest.param({"directions_plain": torch.zeros(1, 4), "directions_corrected": torch.zeros(1, 4),
+                      "prior_mean": torch.zeros(4)}, "lack 'prior_scale_tril'", id="half-a-prior"),
+    ],
+)  # fmt: skip
+def test_latents_are_checked_like_weights(store, latents, message):
+    torch.manual_seed(0)
+    model = build_model(TINY_VAE)
+    publish_model(store, "tiny", model, TINY_VAE, {**fields(), "attribute_names": ["Smiling"]},
+                  latents=latents)  # fmt: skip
+    with pytest.raises(CorruptArtifact, match=message):
         load_model(store, "tiny")
