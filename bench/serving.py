@@ -112,8 +112,8 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
     import torch
 
     from model_store import LocalStore, load_version
-    from service.batching import trace
     from service.codec import decode_images, encode_pngs
+    from service.graphs import trace
     from service.inference import reconstruct
 
     torch.set_num_threads(threads)

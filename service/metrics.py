@@ -22,6 +22,8 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model_store.disk import pid_alive
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -99,12 +101,8 @@ def _forget_dead_workers(directory: Path) -> None:
     """A worker killed without `close` leaves its live gauges behind; drop them."""
     for path in directory.glob("gauge_live*_*.db"):
         pid = int(path.stem.rsplit("_", 1)[1])
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not pid_alive(pid):
             multiprocess.mark_process_dead(pid, str(directory))
-        except PermissionError:
-            pass
 
 
 class MetricsMiddleware:

@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from model_store import LoadedModel
-from service.batching import Batcher, Operation, Tensors
+from service.batching import Batcher
 from service.errors import NotAuthenticated, NotReady
+from service.graphs import Operation, Tensors
 from service.metrics import Metrics
 from service.registry import Registry
 from service.settings import Settings

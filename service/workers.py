@@ -10,17 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from model_store.disk import pid_alive
+
 PREFIX = "ready_"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Workers:
@@ -45,7 +37,7 @@ class Workers:
         if self.directory is None:
             return self.expected
         pids = [int(p.name[len(PREFIX) :]) for p in self.directory.glob(f"{PREFIX}*")]
-        return sum(_alive(pid) for pid in pids)
+        return sum(pid_alive(pid) for pid in pids)
 
     def all_ready(self) -> bool:
         return self.ready() >= self.expected

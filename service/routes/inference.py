@@ -15,9 +15,9 @@ from fastapi import APIRouter, Body, Depends, Response
 from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
-from service.batching import Tensors
 from service.codec import decode_images, encode_pngs
 from service.errors import InvalidInput
+from service.graphs import Tensors
 from service.schemas import (
     AttributeEdit,
     CvaeSampleRequest,

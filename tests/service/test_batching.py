@@ -12,8 +12,9 @@ import torch
 from autoencoders import ModelConfig, build_model
 from model_store import LoadedModel, Manifest
 from service import inference
-from service.batching import Batcher, row_block, trace
+from service.batching import Batcher
 from service.errors import InvalidImage, Overloaded
+from service.graphs import row_block, trace
 from tests.model_store.conftest import fields
 
 CONV_VAE = ModelConfig(family="vae", backbone="conv", latent_dim=8, hidden=(64,))

@@ -1,0 +1,91 @@
+"""A model's operations made ready to batch: traced graphs and row blocks.
+
+- **One GIL acquisition per forward pass.** Each operation on each model is traced into a
+  TorchScript graph when the model loads (`trace`): the forward pass then runs in C++ and
+  takes the GIL once instead of at every op. In eager mode, a forward pass sharing its
+  process with a busy event loop waited up to the 5 ms switch interval at each of its ~30
+  ops (a 2 ms pass took over 100 ms). A graph that does not give the eager bits is not used.
+- **The same answer alone or batched.** Matrix kernels pick their algorithm by the number of
+  rows, so a row's float result can change in the last bit with the batch around it (and a
+  pixel by one grey level). `row_block` finds, per model and on this machine, the smallest
+  block of rows P for which every multiple of P gives each row the same bits; the batcher
+  pads batches to a multiple of P (repeating their last row), so an answer never depends on
+  what it was batched with. The padding costs a lone request on an idle server (P rows
+  computed for one); the batcher's `invariant=False` skips it, and answers may then differ
+  in the last bit.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+Tensors = tuple[torch.Tensor | None, ...]
+Operation = Callable[..., Tensors]
+CANDIDATE_BLOCKS = (1, 2, 4, 8, 16, 32)
+
+
+def trace(operation: Operation, model: Any, inputs: Tensors) -> Operation:
+    """`operation` on `model` as one TorchScript graph, with the same signature (None inputs
+    and outputs kept in place). Raises ValueError if the graph's answer on `inputs` is not
+    bit for bit the eager one."""
+    none_in = [t is None for t in inputs]
+    eager = operation(model, *inputs)
+    none_out = [t is None for t in eager]
+
+    class Graph(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = model.module  # its parameters become the graph's
+
+        def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            given = iter(tensors)
+            args = [None if none else next(given) for none in none_in]
+            return tuple(t for t in operation(model, *args) if t is not None)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings about Python values baked in
+        graph = torch.jit.trace(
+            Graph(), tuple(t for t in inputs if t is not None), check_trace=False
+        )
+
+    def run(_model: Any, *args: torch.Tensor | None) -> Tensors:
+        out = iter(graph(*(a for a in args if a is not None)))
+        return tuple(None if none else next(out) for none in none_out)
+
+    if not _same(run(model, *inputs), eager, 0, len(inputs[0])):
+        raise ValueError("the traced graph's answer differs from the eager one")
+    run.__name__ = getattr(operation, "__name__", "op")
+    return run
+
+
+def row_block(operation: Operation, model: Any, inputs: Tensors, max_rows: int) -> int:
+    """The smallest P (from 1, 2, 4, ... 32) such that running any multiple of P rows, up to
+    `max_rows`, gives each row exactly the bits it gets inside a batch of `max_rows`; else
+    `max_rows` (every forward pass then has one fixed shape)."""
+    reference = operation(model, *inputs)
+    for block in (b for b in CANDIDATE_BLOCKS if b < max_rows):
+        sizes = sorted({block, 2 * block, 3 * block, *range(block, max_rows, 4 * block)})
+        if all(
+            _same(operation(model, *slice_rows(inputs, start, start + m)), reference, start, m)
+            for m in sizes
+            if m < max_rows
+            for start in (0, max_rows - m)
+        ):
+            return block
+    return max_rows
+
+
+def slice_rows(inputs: Tensors, start: int, stop: int) -> Tensors:
+    return tuple(None if t is None else t[start:stop] for t in inputs)
+
+
+def _same(got: Tensors, reference: Tensors, start: int, rows: int) -> bool:
+    return all(
+        (a is None and b is None) or torch.equal(a, b[start : start + rows])
+        for a, b in zip(got, reference, strict=True)
+    )
