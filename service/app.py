@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from model_store import LoadedModel, LocalStore
 from service import inference, problems
 from service.batching import Batcher
-from service.limits import BodyLimitMiddleware
+from service.limits import AdmissionMiddleware, BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
 from service.routes import health, models
@@ -101,6 +101,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
             metrics.model_loaded,
             metrics.alias_switched,
             warm=_prepare(batcher),
+            on_error=metrics.background_error,
         ),
         batcher=batcher,
         metrics=metrics,
@@ -161,6 +162,13 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["content-type", "x-api-key"],
         )
+    # The last one added runs first: metrics see every answer, admission's 503s included;
+    # admission refuses before CORS, the body limit or a route does any work.
+    app.add_middleware(
+        AdmissionMiddleware,
+        max_requests=settings.max_requests,
+        timeout_s=settings.request_timeout_s,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (inference_routes.router, models.router, health.router):
         app.include_router(router)

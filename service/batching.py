@@ -14,7 +14,8 @@ pass, up to `max_rows`; each job's slice of the outputs goes back to its own req
 - **The same answer alone or batched**, and **one GIL acquisition per forward pass**:
   batches are padded to each model's row block and run as traced graphs (`service.graphs`).
 - **Bounded.** At most `max_waiting` jobs wait; past that `submit` raises `Overloaded` at
-  once (503 with Retry-After) instead of growing a queue.
+  once (503 with Retry-After) instead of growing a queue. A job whose deadline has passed
+  while it waited is dropped without running (its request has had its 504).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Job:
     finish: Callable[[Tensors], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future = field(repr=False)
+    deadline: float | None = None  # time.monotonic(); past it the job is not run
 
     @property
     def key(self) -> tuple[int, Operation]:
@@ -102,9 +104,11 @@ class Batcher:
         rows: int,
         prepare: Callable[[], Tensors],
         finish: Callable[[Tensors], Any],
+        deadline: float | None = None,
     ) -> Any:
+        """The job's `finish` result; Overloaded past the bound, TimeoutError at `deadline`."""
         loop = asyncio.get_running_loop()
-        job = Job(model, operation, rows, prepare, finish, loop, loop.create_future())
+        job = Job(model, operation, rows, prepare, finish, loop, loop.create_future(), deadline)
         with self._cond:
             if len(self._queue) >= self.max_waiting:
                 raise Overloaded(
@@ -113,7 +117,10 @@ class Batcher:
             self._queue.append(job)
             self._on_depth(len(self._queue))
             self._cond.notify()
-        return await job.future
+        if deadline is None:
+            return await job.future
+        # On timeout the future is cancelled, so the thread skips or discards the job.
+        return await asyncio.wait_for(job.future, max(deadline - time.monotonic(), 0))
 
     # -- the inference thread
 
@@ -160,13 +167,25 @@ class Batcher:
     def _block(self, job: Job) -> int:
         return self._blocks.get(id(job.model), 1)
 
+    def _drop_expired(self) -> None:
+        """Jobs past their deadline leave the queue unrun (called holding the condition)."""
+        now = time.monotonic()
+        if any(job.deadline is not None and job.deadline <= now for job in self._queue):
+            self._queue = collections.deque(
+                job for job in self._queue if job.deadline is None or job.deadline > now
+            )
+
     def _take(self) -> list[Job] | None:
         """The next batch: the oldest job and every queued job with its key, up to max_rows."""
         with self._cond:
-            while not self._queue and not self._stopped:
-                self._cond.wait()
-            if self._stopped:
-                return None
+            while True:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return None
+                self._drop_expired()
+                if self._queue:
+                    break
             first = self._queue.popleft()
             batch, rows = [first], first.rows
             deadline = time.monotonic() + (self.max_wait_s if self._last_requests > 1 else 0)
@@ -248,7 +267,8 @@ class Batcher:
 
 def _prepared(job: Job, inputs: Tensors) -> Job:
     """The same job with its inputs already prepared (for a rerun alone)."""
-    return Job(job.model, job.operation, job.rows, lambda: inputs, job.finish, job.loop, job.future)
+    return Job(job.model, job.operation, job.rows, lambda: inputs, job.finish, job.loop,
+               job.future, job.deadline)  # fmt: skip
 
 
 def _resolve(results: list[tuple[Job, bool, Any]]) -> None:

@@ -41,3 +41,18 @@ class NotReady(ServiceError):
 
 class Overloaded(ServiceError):
     """More requests are waiting for inference than the service queues."""
+
+
+class DeadlineExceeded(ServiceError):
+    """A request not answered within the configured deadline (AE_REQUEST_TIMEOUT_S)."""
+
+
+class DamagedVersion(ServiceError):
+    """A model version that failed its integrity checks: refused for good, not retried."""
+
+    def __init__(self, name: str, version: int, reason: str) -> None:
+        super().__init__(
+            f"version {version} of {name!r} failed its integrity checks and is not served "
+            "(the service log and GET /models/{name} say more); ask for another version"
+        )
+        self.name, self.version, self.reason = name, version, reason

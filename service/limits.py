@@ -1,11 +1,70 @@
-"""Request body size limit as pure ASGI middleware: 413 before the body is read into memory."""
+"""Limits at the door, as pure ASGI middleware: they answer before a route runs or a body is
+read into memory.
+
+- `AdmissionMiddleware`: at most `max_requests` requests in flight per worker (reading their
+  body, validating, waiting for or in a forward pass); past that a fast 503 with Retry-After.
+  It also stamps each request's deadline, which the routes and the batcher honour (504).
+  `/health`, `/ready` and `/metrics` are never counted nor refused.
+- `BodyLimitMiddleware`: 413 for a body over `max_bytes`, with or without Content-Length.
+"""
 
 from __future__ import annotations
 
 import json
+import time
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UNCOUNTED = frozenset({"/health", "/ready", "/metrics"})
+
+
+async def send_problem(
+    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A problem+json answer (the shape of `service.problems`) sent straight to ASGI."""
+    body = json.dumps({"type": "about:blank", "title": title, "status": status,
+                       "detail": detail}).encode()  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def deadline(scope: Scope) -> float | None:
+    """The request's deadline on the `time.monotonic` clock, if it has one."""
+    return scope.get("state", {}).get("deadline")
+
+
+class AdmissionMiddleware:
+    def __init__(self, app: ASGIApp, max_requests: int, timeout_s: float | None) -> None:
+        self.app, self.max_requests, self.timeout_s = app, max_requests, timeout_s
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNCOUNTED:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_requests:
+            detail = f"{self.in_flight} requests are in flight in this worker; retry shortly"
+            await send_problem(send, 503, "Service Unavailable", detail,
+                               [(b"retry-after", b"1")])  # fmt: skip
+            return
+        if self.timeout_s:
+            scope.setdefault("state", {})["deadline"] = time.monotonic() + self.timeout_s
+        self.in_flight += 1  # one event loop per worker: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class BodyTooLarge(HTTPException):
@@ -23,26 +82,9 @@ class BodyLimitMiddleware:
         self.app, self.max_bytes = app, max_bytes
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Content Too Large",
-                "status": 413,
-                "detail": f"request body is over the limit of {self.max_bytes} bytes",
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = f"request body is over the limit of {self.max_bytes} bytes"
+        # The unread body would be parsed as the next request: close the connection.
+        await send_problem(send, 413, "Content Too Large", detail, [(b"connection", b"close")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

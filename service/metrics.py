@@ -66,6 +66,15 @@ class Metrics:
             ("model", "version", "result"),
             registry=self.registry,
         )
+        self.background_errors = Counter(
+            "ae_background_errors", "unexpected errors of the model loader and alias watcher "
+            "(logged with their traceback; the loop goes on)", ("stage",),
+            registry=self.registry,
+        )  # fmt: skip
+        self.deadlines = Counter(
+            "ae_deadline_exceeded", "requests answered 504 at their deadline",
+            registry=self.registry,
+        )  # fmt: skip
         self.alias = Gauge(
             "ae_alias_version",
             "version each served alias points to",
@@ -76,6 +85,9 @@ class Metrics:
 
     def model_loaded(self, name: str, version: int, ok: bool) -> None:
         self.loads.labels(name, str(version), "ok" if ok else "failed").inc()
+
+    def background_error(self, stage: str) -> None:
+        self.background_errors.labels(stage).inc()
 
     def alias_switched(self, name: str, alias: str, version: int) -> None:
         self.alias.labels(name, alias).set(version)

@@ -20,6 +20,8 @@ from model_store import (
 )
 from service.errors import (
     AttributeNotFound,
+    DamagedVersion,
+    DeadlineExceeded,
     ImageTooLarge,
     InvalidImage,
     InvalidInput,
@@ -43,6 +45,7 @@ TITLES = {
     422: "Unprocessable Content",
     500: "Internal Server Error",
     503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 # Most specific first: the first matching class decides the status.
 STATUS: list[tuple[type[Exception], int]] = [
@@ -60,6 +63,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (UnsupportedOperation, 422),
     (NotReady, 503),
     (Overloaded, 503),
+    (DeadlineExceeded, 504),
+    (DamagedVersion, 500),  # permanent, the server's own fault: no Retry-After
 ]
 
 

@@ -7,6 +7,12 @@ aliases; when one moves (promote, rollback) it loads and verifies the new versio
 the background and only then switches the map, so requests in flight finish on the
 old version and no request waits for a load. A version that fails to load is refused,
 logged and counted; the old one keeps serving.
+
+A version that fails its integrity checks is remembered as damaged: requests for it get a
+clear error at once (`DamagedVersion`) instead of verifying it again, until it is looked at
+again after `recheck_s` (a version is immutable, so only a repaired store changes the answer).
+Every unexpected error of the loader and the watcher is logged with its traceback, counted
+(`on_error`) and reported (`problems`), and the loop goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +23,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from model_store import LoadedModel, LocalStore, StoreError, load_version, parse_ref
+from model_store import (
+    CorruptArtifact,
+    LoadedModel,
+    LocalStore,
+    StoreError,
+    load_version,
+    parse_ref,
+)
+from service.errors import DamagedVersion
 
 log = logging.getLogger("service.registry")
 Key = tuple[str, int]
@@ -31,19 +45,24 @@ class Registry:
         on_load: Callable[[str, int, bool], None] | None = None,
         on_switch: Callable[[str, str, int], None] | None = None,
         warm: Callable[[LoadedModel], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        recheck_s: float = 60.0,
     ) -> None:
         self.store = store
         self.capacity = max(capacity, 1)
         self._cache: OrderedDict[Key, LoadedModel] = OrderedDict()
         self._served: dict[tuple[str, str], int] = {}  # (name, alias) -> version served
         self._refused: dict[tuple[str, str], int] = {}  # last version that failed to load
-        self._unresolved: dict[tuple[str, str], str] = {}  # last resolve error, logged once
+        self._damaged: dict[Key, tuple[str, float]] = {}  # -> (reason, when it was found)
+        self.recheck_s = recheck_s
+        self.last_error: str | None = None  # the watcher's last unexpected error, if any
         self._lock = threading.Lock()
         self._key_locks: dict[Key, threading.Lock] = {}
         self._ready = threading.Event()
         self._on_load = on_load or (lambda name, version, ok: None)
         self._on_switch = on_switch or (lambda name, alias, version: None)
         self._warm = warm or (lambda model: None)
+        self._on_error = on_error or (lambda stage: None)
         self.load_error: str | None = None
 
     @property
@@ -56,24 +75,41 @@ class Registry:
 
     # -- loading
 
+    def _check_damaged(self, key: Key) -> None:
+        found = self._damaged.get(key)
+        if found is not None and time.monotonic() - found[1] < self.recheck_s:
+            raise DamagedVersion(key[0], key[1], found[0])
+
+    def damaged(self, name: str) -> list[int]:
+        """Versions of `name` this process refused as damaged."""
+        return sorted(v for n, v in list(self._damaged) if n == name)
+
     def _load(self, key: Key) -> LoadedModel:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
+        self._check_damaged(key)
         with key_lock:
             with self._lock:
                 if key in self._cache:
                     return self._cache[key]
+            self._check_damaged(key)  # found by the thread that held the lock before
             started = time.perf_counter()
             try:
                 loaded = load_version(self.store, *key)
-            except StoreError:
+                self._warm(loaded)
+            except CorruptArtifact as exc:
+                self._on_load(key[0], key[1], False)
+                self._damaged[key] = (str(exc), time.monotonic())
+                log.error("%s@%d is damaged and will not be served: %s", *key, exc)
+                raise DamagedVersion(key[0], key[1], str(exc)) from exc
+            except Exception:
                 self._on_load(key[0], key[1], False)
                 raise
+            self._damaged.pop(key, None)
             self._on_load(key[0], key[1], True)
-            self._warm(loaded)
             log.info("loaded %s@%d in %.2fs", key[0], key[1], time.perf_counter() - started)
             with self._lock:
                 self._cache[key] = loaded
@@ -100,7 +136,10 @@ class Registry:
         if version is None:
             return None
         with self._lock:
-            return self._cache.get((ref.name, version))
+            loaded = self._cache.get((ref.name, version))
+        if loaded is None:
+            self._check_damaged((ref.name, version))  # fails fast, on the event loop
+        return loaded
 
     def get(self, name: str, selector: str | int | None = None) -> LoadedModel:
         ref = parse_ref(name, selector)
@@ -127,6 +166,23 @@ class Registry:
     def served(self) -> dict[str, int]:
         return {f"{n}@{a}": v for (n, a), v in sorted(self._served.items())}
 
+    def problems(self) -> dict[str, str]:
+        """What is wrong but does not stop serving: aliases pointing to a version that was
+        refused (the previous one still serves) and the watcher's last unexpected error."""
+        found = {
+            f"{n}@{a}": f"version {v} refused; still serving {self._served.get((n, a))}"
+            for (n, a), v in sorted(self._refused.items())
+        }
+        if self.last_error:
+            found["watcher"] = self.last_error
+        return found
+
+    def _failed(self, stage: str, what: str, exc: Exception) -> None:
+        """An unexpected error in the background: traceback logged, counted, reported."""
+        log.error("%s failed (%s); going on", what, exc, exc_info=exc)
+        self.last_error = f"{what}: {type(exc).__name__}: {exc}"
+        self._on_error(stage)
+
     # -- background work
 
     def refresh(self) -> list[str]:
@@ -146,8 +202,11 @@ class Registry:
                 self._load((name, target))
             except Exception as exc:  # whatever is wrong with it, keep serving
                 self._refused[(name, alias)] = target
+                expected = isinstance(exc, (StoreError, DamagedVersion))
                 log.error("refused %s@%d for %s (still serving %d): %s", name, target, alias,
-                          current, exc, exc_info=not isinstance(exc, StoreError))  # fmt: skip
+                          current, exc, exc_info=not expected)  # fmt: skip
+                if not expected:
+                    self._on_error("watch")
                 continue
             with self._lock:
                 self._served[(name, alias)] = target
@@ -175,9 +234,9 @@ class Registry:
             try:
                 for name, selector in refs:
                     self.get(name, selector)
-            except Exception as exc:  # reported by /ready, retried
-                if not isinstance(exc, StoreError):
-                    log.exception("loading %s failed", refs)
+            except Exception as exc:  # noqa: BLE001 - reported by /ready, retried
+                if not isinstance(exc, (StoreError, DamagedVersion)):
+                    self._failed("load", f"loading {refs}", exc)
                 if self.load_error != str(exc):
                     log.error("models not ready: %s (retrying)", exc)
                 self.load_error = str(exc)
@@ -194,14 +253,15 @@ class Registry:
             # goes on, so the service never silently stops following its store.
             try:
                 self.refresh()
-            except Exception:
-                log.exception("alias watcher failed; retrying in %.1fs", poll_s)
+                self.last_error = None
+            except Exception as exc:  # noqa: BLE001 - _failed logs the traceback
+                self._failed("watch", "the alias watcher", exc)
             for ref in list(pending):
                 try:
                     self.get(*ref)
-                except StoreError:
+                except (StoreError, DamagedVersion):
                     continue
-                except Exception:
-                    log.exception("could not load %s@%s; retrying", *ref)
+                except Exception as exc:  # noqa: BLE001 - _failed logs the traceback
+                    self._failed("load", f"loading {ref[0]}@{ref[1]}", exc)
                     continue
                 pending.remove(ref)

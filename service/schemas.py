@@ -202,7 +202,9 @@ class ModelSummary(BaseModel):
 class ModelDetail(ModelSummary):
     details: list[VersionSummary]
     damaged: list[int] = Field(
-        default_factory=list, description="versions whose manifest is missing or unreadable"
+        default_factory=list,
+        description="versions that are not served: a manifest missing or unreadable, or "
+        "files that failed their integrity checks when this worker loaded them",
     )
 
 
@@ -218,6 +220,11 @@ class Readiness(BaseModel):
     status: str
     loaded: list[str]
     error: str | None = None
+    problems: dict[str, str] = Field(
+        default_factory=dict,
+        description="what is wrong but does not stop serving: an alias whose new version "
+        "was refused (the previous one serves on), the alias watcher's last error",
+    )
 
 
 class ProblemItem(BaseModel):

@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     max_waiting_inference: int = Field(
         64, description="requests waiting for a forward pass, per worker; more get 503"
     )
+    max_requests: int = Field(
+        128,
+        ge=1,
+        description="requests in flight per worker (body, validation, queue, "
+        "forward pass); more get 503 with Retry-After at once",
+    )
+    request_timeout_s: float | None = Field(
+        30.0, gt=0, description="a request not answered by then gets 504 (none: no deadline)"
+    )
     max_batch: int = Field(64, ge=1, description="images or codes in one forward pass")
     max_batch_wait_ms: float = Field(
         2.0, ge=0, description="when busy, how long a batch may wait to fill (idle: never)"

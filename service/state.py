@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -14,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 
 from model_store import LoadedModel
 from service.batching import Batcher
-from service.errors import NotAuthenticated, NotReady
+from service.errors import DeadlineExceeded, NotAuthenticated, NotReady
 from service.graphs import Operation, Tensors
+from service.limits import deadline
 from service.metrics import Metrics
 from service.registry import Registry
 from service.settings import Settings
@@ -46,6 +49,14 @@ class RequestContext:
     def registry(self) -> Registry:
         return self.service.registry
 
+    def _deadline_passed(self) -> DeadlineExceeded:
+        self.service.metrics.deadlines.inc()
+        return DeadlineExceeded(
+            f"the request was not answered within its deadline of "
+            f"{self.settings.request_timeout_s:g} s (AE_REQUEST_TIMEOUT_S); fewer images per "
+            "request answer sooner"
+        )
+
     async def model_for(
         self, requested: str | None, version: str | int | None, default: str
     ) -> LoadedModel:
@@ -58,7 +69,13 @@ class RequestContext:
         name = requested or default
         model = registry.cached(name, selector)
         if model is None:
-            model = await run_in_threadpool(registry.get, name, selector)
+            loading = run_in_threadpool(registry.get, name, selector)
+            ends = deadline(self.request.scope)
+            try:
+                left = None if ends is None else max(ends - time.monotonic(), 0)
+                model = await asyncio.wait_for(loading, left)
+            except TimeoutError:
+                raise self._deadline_passed() from None
         self.request.state.served = (model.manifest.name, model.manifest.version)
         return model
 
@@ -76,7 +93,11 @@ class RequestContext:
         def to_json(outputs: Tensors) -> bytes:
             return finish(outputs).model_dump_json().encode()
 
-        body = await self.service.batcher.submit(model, operation, rows, prepare, to_json)
+        ends = deadline(self.request.scope)
+        try:
+            body = await self.service.batcher.submit(model, operation, rows, prepare, to_json, ends)
+        except TimeoutError:
+            raise self._deadline_passed() from None
         return Response(body, media_type="application/json")
 
 

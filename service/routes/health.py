@@ -35,5 +35,7 @@ async def ready(state: State) -> Readiness | JSONResponse:
     elif not workers.all_ready():
         reason = f"{workers.ready()} of {workers.expected} worker processes have loaded the models"
     else:
-        return Readiness(status="ready", loaded=state.registry.loaded())
+        return Readiness(
+            status="ready", loaded=state.registry.loaded(), problems=state.registry.problems()
+        )
     return problem(503, reason, {"Retry-After": "2"}, loaded=state.registry.loaded())

@@ -45,10 +45,16 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "body or image over its limit"},
     415: {"model": Problem, "description": "an image that is not PNG or JPEG, or bad base64"},
     422: {"model": Problem, "description": "invalid request; `errors` names each field"},
+    500: {
+        "model": Problem,
+        "description": "the model version asked for failed its integrity checks (damaged; "
+        "not retried: ask for another version)",
+    },
     503: {
         "model": Problem,
-        "description": "models loading, or too many requests waiting (Retry-After)",
+        "description": "models loading, or too many requests in flight or waiting (Retry-After)",
     },
+    504: {"model": Problem, "description": "not answered within AE_REQUEST_TIMEOUT_S"},
 }
 router = APIRouter(tags=["inference"], responses=ERRORS, dependencies=[Depends(require_api_key)])
 

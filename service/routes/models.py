@@ -15,7 +15,10 @@ router = APIRouter(
     dependencies=[Depends(require_api_key)],
     responses={
         401: {"model": Problem, "description": "an API key is configured and was not given"},
-        503: {"model": Problem, "description": "the store cannot be read (Retry-After)"},
+        503: {
+            "model": Problem,
+            "description": "the store cannot be read, or too many requests in flight (Retry-After)",
+        },
     },
 )
 
@@ -56,8 +59,10 @@ def get_model(
     by_version: dict[int, list[str]] = {}
     for alias, v in summary.aliases.items():
         by_version.setdefault(v, []).append(alias)
-    details, damaged = [], []
+    details, damaged = [], state.registry.damaged(name)  # refused when loaded
     for v in summary.versions:
+        if v in damaged:
+            continue
         try:
             m = store.manifest(name, v)
         except CorruptArtifact:  # one damaged version does not hide the others
@@ -79,4 +84,4 @@ def get_model(
                 report=sorted(f for f in m.files if f.startswith("report/")),
             )
         )
-    return ModelDetail(**summary.model_dump(), details=details, damaged=damaged)
+    return ModelDetail(**summary.model_dump(), details=details, damaged=sorted(damaged))

@@ -157,6 +157,8 @@ def test_a_body_of_a_million_wrong_numbers_is_refused_fast_and_small(client, ser
 
     watcher = threading.Thread(target=probe)
     watcher.start()
+    while not health and watcher.is_alive():  # probing before the body goes out
+        time.sleep(0.01)
     started = time.monotonic()
     try:
         r = _raw(client, "/decode", text)
