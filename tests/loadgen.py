@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 Request = tuple[str, str, bytes | None]  # method, path, JSON body
+IDLE_S = 4.0
 
 
 @dataclass
@@ -96,8 +97,13 @@ class Connection:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.used = 0.0
 
     async def send(self, request: Request, keep_body: bool = False) -> Answer:
+        # Like httpx's pool (keepalive_expiry): a connection idle for longer than uvicorn's
+        # keep-alive timeout (5 s) may have been closed by the server; open a new one.
+        if self.writer is not None and time.monotonic() - self.used > IDLE_S:
+            await self.close()
         sent = time.monotonic()
         try:
             if self.writer is None:
@@ -105,12 +111,14 @@ class Connection:
             assert self.reader is not None
             self.writer.write(_encode(f"{self.host}:{self.port}", request))
             status, headers, body = await _read_answer(self.reader)
-        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError, IndexError):
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError,
+                IndexError) as exc:  # fmt: skip
             await self.close()
-            return Answer(sent, time.monotonic() - sent, 0)
+            return Answer(sent, time.monotonic() - sent, 0, body=repr(exc).encode())
+        self.used = time.monotonic()
         if headers.get("connection", "").lower() == "close":
             await self.close()
-        return Answer(sent, time.monotonic() - sent, status, headers.get("retry-after"),
+        return Answer(sent, self.used - sent, status, headers.get("retry-after"),
                       body if keep_body or status >= 500 else b"")  # fmt: skip
 
     async def close(self) -> None:

@@ -268,6 +268,42 @@ def test_concurrent_publishers_get_distinct_versions(store):
         load_version(store, "tiny", v)  # every version complete and verified
 
 
+def _publish_staging(root: str, barrier, seed: int, rounds: int) -> None:
+    store = LocalStore(root)
+    barrier.wait()
+    extra = {"family": "vae", "config": {"family": "vae"}, "torch_version": "x"}
+    for i in range(rounds):
+        store.publish("tiny", {**fields(), **extra}, {"weights.safetensors": bytes([seed, i])},
+                      aliases=("staging",))  # fmt: skip
+
+
+def test_racing_publishers_never_move_an_alias_backwards(store):
+    """Battery 23: four processes publish five versions each, every one asking for
+    `staging`; a reader polling the alias file the whole time never sees it go back, and it
+    ends on the newest version."""
+    ctx = mp.get_context("spawn")
+    n, rounds = 4, 5
+    barrier = ctx.Barrier(n)
+    procs = [ctx.Process(target=_publish_staging, args=(str(store.root), barrier, i, rounds))
+             for i in range(n)]  # fmt: skip
+    for p in procs:
+        p.start()
+    seen = []
+    while any(p.is_alive() for p in procs):
+        try:
+            seen.append(store.aliases("tiny").get("staging", 0))
+        except ModelNotFound:
+            pass
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    seen.append(store.aliases("tiny")["staging"])
+    assert store.versions("tiny") == list(range(1, n * rounds + 1))
+    assert len(set(seen)) > 2  # the reader saw it move while the publishers raced
+    assert seen == sorted(seen), seen
+    assert seen[-1] == n * rounds
+
+
 PUBLISH_FOREVER = """
 import sys, os
 from model_store import LocalStore

@@ -1,0 +1,66 @@
+"""The registry's loader and alias watcher are supervised: errors are reported, the loop goes on."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from model_store import LocalStore
+from service.errors import DamagedVersion
+from service.registry import Registry
+from tests.model_store.conftest import publish_tiny
+
+
+def wait_for(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_an_unexpected_watcher_error_is_counted_reported_and_the_watcher_goes_on(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    publish_tiny(store)
+    errors: list[str] = []
+    registry = Registry(store, on_error=errors.append)
+    stop = threading.Event()
+    thread = threading.Thread(target=registry.run, args=([("tiny", "production")], stop, 0.02))
+    thread.start()
+    try:
+        wait_for(lambda: registry.ready)
+        resolve = store.resolve
+        store.resolve = lambda ref: (_ for _ in ()).throw(RuntimeError("disk on fire"))
+        wait_for(lambda: "watcher" in registry.problems())
+        assert "RuntimeError: disk on fire" in registry.problems()["watcher"]
+        assert "watch" in errors
+        store.resolve = resolve  # the fault goes away: so does the report
+        publish_tiny(store, seed=1)
+        store.set_alias("tiny", "production", 2)
+        wait_for(lambda: registry.served() == {"tiny@production": 2})
+        assert registry.problems() == {}
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def test_a_damaged_version_is_remembered_until_it_is_looked_at_again(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    manifest, _ = publish_tiny(store)
+    weights = store.root / "tiny" / "1" / "weights.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    loads: list[bool] = []
+    registry = Registry(store, on_load=lambda n, v, ok: loads.append(ok), recheck_s=0.2)
+    for _ in range(5):
+        with pytest.raises(DamagedVersion, match="version 1 of 'tiny'"):
+            registry.get("tiny", 1)
+    assert loads == [False]  # verified once
+    with pytest.raises(DamagedVersion):
+        registry.cached("tiny", 1)  # and refused on the event loop without a thread
+    assert registry.damaged("tiny") == [1]
+    weights.write_bytes(good)  # repaired: looked at again after recheck_s
+    time.sleep(0.25)
+    assert registry.get("tiny", 1).manifest.version == manifest.version
+    assert loads == [False, True] and registry.damaged("tiny") == []
