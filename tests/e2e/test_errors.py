@@ -176,8 +176,11 @@ def test_a_body_of_a_million_wrong_numbers_is_refused_fast_and_small(client, ser
     finally:
         done.set()
         watcher.join()
+    took = time.monotonic() - started
+    print(f"\n8 MB of booleans to /decode: {r.status_code} in {took:.2f}s, {len(r.content)} "
+          f"bytes; worst /health {max(health) * 1000:.0f} ms")  # fmt: skip
     assert r.status_code == 422
-    assert time.monotonic() - started < 5
+    assert took < 5
     assert len(r.content) < 4096
     body = r.json()
     assert body["errors"][0]["loc"] == ["body", "codes", 0]
