@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from service.settings import Settings
 
@@ -33,22 +34,28 @@ def available_cores() -> int:
     return cores or 1
 
 
-def main() -> None:
-    settings = Settings()
+def parse_args(argv: list[str] | None = None) -> Settings:
+    """Settings from AE_* variables, overridden by flags: one flag per setting, named after
+    it (`--log-level` for AE_LOG_LEVEL; `--store` is short for `--store-dir`), so flags and
+    settings cannot drift apart. Values are parsed as the variables are (lists as JSON)."""
     p = argparse.ArgumentParser(prog="python -m service", description=__doc__)
-    p.add_argument("--host", default=settings.host)
-    p.add_argument("--port", type=int, default=settings.port)
-    p.add_argument("--store", default=str(settings.store_dir), help="model store root")
-    p.add_argument("--workers", type=int, default=settings.workers,
-                   help="worker processes (default: one per core, at most 8)")  # fmt: skip
-    args = p.parse_args()
-    update = {
-        "host": args.host,
-        "port": args.port,
-        "store_dir": args.store,
-        "workers": args.workers,
-    }
-    settings = settings.model_copy(update=update).with_cores(available_cores())
+    for name, field in Settings.model_fields.items():
+        flags = [f"--{name.replace('_', '-')}"] + (["--store"] if name == "store_dir" else [])
+        default = field.get_default(call_default_factory=True)
+        about = f"{field.description or name} (AE_{name.upper()}; default {default})"
+        p.add_argument(*flags, dest=name, metavar="VALUE", help=about)
+    args = p.parse_args(argv)
+    # Into the environment, where the worker processes read their settings too.
+    os.environ.update({f"AE_{k.upper()}": v for k, v in vars(args).items() if v is not None})
+    try:
+        return Settings()
+    except ValidationError as exc:
+        p.error("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()))
+
+
+def main() -> None:
+    settings = parse_args()
+    settings = settings.with_cores(available_cores())
     # Workers are new processes that read their settings from the environment.
     os.environ.update(
         AE_HOST=settings.host,

@@ -65,7 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--limit-train", type=int, help="train on an evenly spread subset")
     t.add_argument("--limit-test", type=int, help="evaluate on an evenly spread subset")
 
-    b = sub.add_parser("bootstrap", help="train the default MNIST models into the store")
+    about = (
+        "train the default models into the store: mnist (classifier, VAE, CVAE) and faces "
+        "(attribute classifier, linear and conv autoencoders); --only picks a group"
+    )
+    b = sub.add_parser("bootstrap", help=about, description=about)
     b.add_argument("--force", action="store_true", help="publish new versions even if present")
     quick = os.environ.get("AE_BOOTSTRAP_EPOCHS")
     b.add_argument(

@@ -18,9 +18,9 @@ from autoencoders.latent import (
     mixture_log_prob,
 )
 from model_store import LocalStore, Manifest, TrainingInfo, load_model, publish_model
-from trainer import __version__
 from trainer.datasets import Dataset
 from trainer.evaluation import evaluate
+from trainer.provenance import code_version
 from trainer.reports import build_report
 from trainer.training import pick_device, train
 
@@ -165,7 +165,7 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
         ).model_dump(),
         "metrics": metrics,
         "evaluated_with": evaluated_with,
-        "code_version": __version__,
+        "code_version": code_version(),
     }
     manifest = publish_model(
         store, spec.name, model, config, fields, latents, report, spec.aliases, spec.promote_first

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import subprocess
 
 from PIL import Image
 
 from model_store import LocalStore, load_model
+from tests.conftest import ROOT
 
 
 def _manifest(store, name):
@@ -21,6 +24,10 @@ def test_every_family_publishes_metrics_and_report_images(trained_store):
     assert 0 < vae["metrics"]["test_reconstruction_mse"] < 0.2
     assert vae["dataset"]["name"].startswith("mnist-sample")
     assert vae["training"]["seed"] == 0 and len(vae["training"]["history"]) == 2
+    # Traceable to the code that trained it: this checkout's commit (tests run from one).
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    assert re.fullmatch(rf"0\.1\.0\+g{head}(\.dirty)?", vae["code_version"]), vae["code_version"]
     for name in ("samples.png", "reconstructions.png", "loss_curves.png"):
         data = (trained_store / "mnist-vae" / "1" / "report" / name).read_bytes()
         assert Image.open(io.BytesIO(data)).size[0] > 50, name
