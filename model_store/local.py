@@ -207,8 +207,11 @@ class LocalStore:
     ) -> Manifest:
         """Make a new immutable version from manifest fields and file bytes.
 
-        The first version of a name becomes `production` unless
-        `promote_first` is False. Aliases given here only ever move forward.
+        The first version of a name (version 1, or the lowest left after deletes) becomes
+        `production` unless `promote_first` is False, even when concurrent publishers race
+        for the first numbers; later versions never take `production` by themselves (a
+        bare name then resolves to the newest version until one is promoted). Aliases given
+        here only ever move forward.
         """
         model_dir = self._model_dir(name)
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -242,7 +245,9 @@ class LocalStore:
         with self._lock(name):
             current = self.aliases(name)
             wanted = set(aliases)
-            if promote_first and DEFAULT_ALIAS not in current:
+            # Only the publisher of the name's first version makes it production, whichever
+            # of several concurrent first publishers reaches this lock first.
+            if promote_first and DEFAULT_ALIAS not in current and self.versions(name)[0] == version:
                 wanted.add(DEFAULT_ALIAS)
             changed = {a: version for a in wanted if current.get(a, 0) < version}
             if changed:

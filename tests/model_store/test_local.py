@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -62,6 +63,25 @@ def test_publish_twice_gives_two_versions_and_production_stays_on_the_first(stor
     assert store.resolve(parse_ref("tiny")) == 1
     assert store.resolve(parse_ref("tiny@latest")) == 2
     assert store.resolve(parse_ref("tiny@2")) == 2
+
+
+def test_production_goes_to_version_1_when_version_2_reaches_the_alias_lock_first(store):
+    """Two first publishers race: version 2's publisher takes the alias lock while version 1's
+    is about to. Production must still be version 1."""
+    original, raced = store._lock, []
+
+    @contextlib.contextmanager
+    def lock_after_a_rival(name):
+        if not raced:  # version 1's publisher, first time here: the rival gets in first
+            raced.append("rival")
+            raced[0] = publish_tiny(store, seed=1)[0].version
+        with original(name):
+            yield
+
+    store._lock = lock_after_a_rival
+    first, _ = publish_tiny(store)
+    assert (first.version, raced) == (1, [2])
+    assert store.aliases("tiny") == {"production": 1}
 
 
 def test_first_version_is_not_promoted_when_told_so(store):
@@ -263,7 +283,7 @@ def test_concurrent_publishers_get_distinct_versions(store):
     versions = sorted(out.get(timeout=5) for _ in range(n))
     assert versions == [1, 2, 3, 4]
     assert store.versions("tiny") == [1, 2, 3, 4]
-    assert store.aliases("tiny") == {"production": store.aliases("tiny")["production"]}
+    assert store.aliases("tiny") == {"production": 1}
     for v in versions:
         load_version(store, "tiny", v)  # every version complete and verified
 
