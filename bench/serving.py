@@ -125,7 +125,7 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
     done, deadline = 0, time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
-        x = decode_images(items, model.config.input_shape, 4_000_000)
+        x = decode_images(items, model.manifest.input, 4_000_000)
         with torch.inference_mode():
             images, _ = graph(model, x, None)
         encode_pngs(images)

@@ -9,7 +9,7 @@ from model_store.errors import (
     VersionNotFound,
 )
 from model_store.local import LocalStore, VersionContent
-from model_store.manifest import DatasetInfo, InputSpec, Manifest, TrainingInfo
+from model_store.manifest import Crop, DatasetInfo, InputSpec, Manifest, TrainingInfo
 from model_store.refs import DEFAULT_ALIAS, ModelRef, parse_ref, validate_name
 
 # Loading and publishing models needs torch; the rest of the store (and its CLI's list,
@@ -28,6 +28,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_ALIAS",
     "CorruptArtifact",
+    "Crop",
     "DatasetInfo",
     "InputSpec",
     "InvalidName",

@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 MANIFEST_FILE = "manifest.json"
@@ -15,12 +15,43 @@ LATENTS_FILE = "latents.safetensors"
 _FILE_PATH = re.compile(r"[a-z0-9_-][a-z0-9_.-]*(/[a-z0-9_-][a-z0-9_.-]*)?")
 
 
+class Crop(BaseModel):
+    """A box to cut out before resizing, given in the pixels of an image of `reference` size
+    (width, height) and scaled to the image at hand: LFW's classic crop is the centre 90x90 of
+    a 250x250 photo, `box=(80, 80, 170, 170), reference=(250, 250)`."""
+
+    model_config = ConfigDict(extra="forbid")
+    box: tuple[int, int, int, int] = Field(description="left, top, right, bottom")
+    reference: tuple[int, int] = Field(description="width, height the box is given for")
+
+    @model_validator(mode="after")
+    def _inside(self) -> Crop:
+        (left, top, right, bottom), (width, height) = self.box, self.reference
+        if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+            raise ValueError(f"crop box {self.box} is not inside {width}x{height}")
+        return self
+
+    @classmethod
+    def centre(cls, side: int, width: int, height: int) -> Crop:
+        left, top = (width - side) // 2, (height - side) // 2
+        return cls(box=(left, top, left + side, top + side), reference=(width, height))
+
+
 class InputSpec(BaseModel):
+    """What the model takes, and how any image becomes that: converted to grey (one channel)
+    or RGB, cropped (`crop`, when set), resized bilinearly to height x width, scaled to
+    [0, 1]. `model_store.preprocess.prepare_image` applies it, for training and serving."""
+
     model_config = ConfigDict(extra="forbid")
     channels: int = Field(ge=1, le=4)
     height: int = Field(ge=1)
     width: int = Field(ge=1)
     value_range: tuple[float, float] = (0.0, 1.0)
+    crop: Crop | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.height, self.width)
 
 
 class DatasetInfo(BaseModel):

@@ -3,9 +3,10 @@
 The base64 rule (documented in the API): the standard alphabet with padding
 (RFC 4648 §4); an optional `data:image/png;base64,` or `data:image/jpeg;base64,`
 prefix is accepted; whitespace, the URL-safe alphabet, missing padding or
-trailing data are refused. Images of another size or mode are converted to
-the model's input: Pillow's `convert` to L (grey) or RGB, then a bilinear
-resize to the model's height and width. Nothing is inverted or cropped.
+trailing data are refused. Images are then made into the model's input by the
+recipe in its manifest (`InputSpec`: convert to grey or RGB, the crop it was
+trained with, if any, a bilinear resize), by the same function the trainer used
+(`model_store.preprocess.prepare_image`). Nothing is inverted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from model_store import InputSpec
+from model_store.preprocess import prepare_image
 from service.errors import ImageTooLarge, InvalidImage
 
 ACCEPTED_FORMATS = ("PNG", "JPEG")
@@ -54,10 +57,9 @@ def decode_base64(text: str, loc: tuple[str | int, ...]) -> bytes:
 
 
 def decode_image(
-    data: bytes, shape: tuple[int, int, int], max_pixels: int, loc: tuple[str | int, ...]
+    data: bytes, spec: InputSpec, max_pixels: int, loc: tuple[str | int, ...]
 ) -> torch.Tensor:
-    """PNG or JPEG bytes -> (C, H, W) float tensor in [0, 1] of the model's shape."""
-    channels, height, width = shape
+    """PNG or JPEG bytes -> (C, H, W) float tensor in [0, 1], the model's input."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -69,7 +71,7 @@ def decode_image(
                     f"image is {w}x{h} pixels; the limit is {max_pixels} pixels", loc
                 )
             img.load()
-            img = img.convert("L" if channels == 1 else "RGB")
+            return prepare_image(img, spec)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(f"image is over the limit of {max_pixels} pixels", loc) from exc
     except UnidentifiedImageError as exc:
@@ -77,11 +79,6 @@ def decode_image(
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         # Truncated data, bad chunks, oversized text chunks, decoder errors.
         raise InvalidImage(f"image could not be decoded ({type(exc).__name__})", loc) from exc
-    if img.size != (width, height):
-        img = img.resize((width, height), Image.BILINEAR)
-    array = np.asarray(img, dtype=np.float32) / 255.0
-    tensor = torch.from_numpy(array.copy())
-    return tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)
 
 
 def _chunk(tag: bytes, data: bytes) -> bytes:
@@ -117,14 +114,12 @@ def encode_png(image: torch.Tensor) -> str:
 
 
 def decode_images(
-    items: list[str], shape: tuple[int, int, int], max_pixels: int, field: str = "images"
+    items: list[str], spec: InputSpec, max_pixels: int, field: str = "images"
 ) -> torch.Tensor:
     """A request's list of base64 images -> one (N, C, H, W) batch."""
     return torch.stack(
         [
-            decode_image(
-                decode_base64(s, ("body", field, i)), shape, max_pixels, ("body", field, i)
-            )
+            decode_image(decode_base64(s, ("body", field, i)), spec, max_pixels, ("body", field, i))
             for i, s in enumerate(items)
         ]
     )

@@ -144,7 +144,12 @@ def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True
     )
 
     fields = {
-        "input": {"channels": config.channels, "height": config.height, "width": config.width},
+        "input": {
+            "channels": config.channels,
+            "height": config.height,
+            "width": config.width,
+            "crop": data.crop.model_dump() if data.crop else None,
+        },
         "class_names": list(data.class_names)
         if config.num_classes and not config.multilabel
         else [],

@@ -69,7 +69,7 @@ def _labels(model: LoadedModel, labels: list[int | str] | None, count: int) -> t
 
 
 def _images(model: LoadedModel, items: list[str], state: State) -> torch.Tensor:
-    return decode_images(items, model.config.input_shape, state.settings.max_image_pixels)
+    return decode_images(items, model.manifest.input, state.settings.max_image_pixels)
 
 
 def _rows(t: torch.Tensor | None) -> list[list[float]] | None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from model_store import Crop, InputSpec
 from service.codec import decode_base64, decode_image, decode_images, encode_png
 from service.errors import ImageTooLarge, InvalidImage
 from tests.images import decode_png, png_b64
@@ -18,10 +19,11 @@ from tests.pngcraft import declared_size_png, text_bomb_png
 LOC = ("body", "images", 0)
 DIGIT = (np.arange(28 * 28).reshape(28, 28) % 256).astype(np.uint8)
 MAX_PIXELS = 4_000_000
+DIGIT_INPUT = InputSpec(channels=1, height=28, width=28)
 
 
 def test_png_round_trips_exactly():
-    x = decode_images([png_b64(DIGIT)], (1, 28, 28), MAX_PIXELS)
+    x = decode_images([png_b64(DIGIT)], DIGIT_INPUT, MAX_PIXELS)
     assert x.shape == (1, 1, 28, 28)
     assert np.array_equal((x[0, 0].numpy() * 255).round().astype(np.uint8), DIGIT)
     assert np.allclose(decode_png(encode_png(x[0])), DIGIT / 255.0)
@@ -52,14 +54,16 @@ def test_base64_outside_the_documented_rule_is_refused_without_echoing(text):
 
 def test_jpeg_and_rgb_are_converted_to_the_models_grey_input():
     rgb = np.stack([DIGIT] * 3, axis=2)
-    x = decode_image(base64.b64decode(png_b64(rgb, "JPEG")), (1, 28, 28), MAX_PIXELS, LOC)
+    x = decode_image(base64.b64decode(png_b64(rgb, "JPEG")), DIGIT_INPUT, MAX_PIXELS, LOC)
     assert x.shape == (1, 28, 28)
     assert np.abs(x[0].numpy() * 255 - DIGIT).mean() < 12  # JPEG is lossy
 
 
 def test_other_sizes_are_resized_to_the_models_input():
     big = np.kron(DIGIT, np.ones((4, 4), np.uint8))  # 112x112
-    x = decode_image(base64.b64decode(png_b64(big)), (3, 45, 45), MAX_PIXELS, LOC)
+    x = decode_image(
+        base64.b64decode(png_b64(big)), InputSpec(channels=3, height=45, width=45), MAX_PIXELS, LOC
+    )
     assert x.shape == (3, 45, 45)
 
 
@@ -70,12 +74,12 @@ def test_a_decompression_bomb_is_refused_before_decoding(side):
     bomb = declared_size_png(side, side)
     assert len(bomb) < 1000
     with pytest.raises(ImageTooLarge, match="limit"):
-        decode_image(bomb, (1, 28, 28), MAX_PIXELS, LOC)
+        decode_image(bomb, DIGIT_INPUT, MAX_PIXELS, LOC)
 
 
 def test_a_text_chunk_bomb_is_refused():
     with pytest.raises(InvalidImage):
-        decode_image(text_bomb_png(), (1, 28, 28), MAX_PIXELS, LOC)
+        decode_image(text_bomb_png(), DIGIT_INPUT, MAX_PIXELS, LOC)
 
 
 @pytest.mark.parametrize(
@@ -89,21 +93,21 @@ def test_a_text_chunk_bomb_is_refused():
 )
 def test_what_is_not_a_whole_png_or_jpeg_is_refused(data):
     with pytest.raises(InvalidImage):
-        decode_image(data, (1, 28, 28), MAX_PIXELS, LOC)
+        decode_image(data, DIGIT_INPUT, MAX_PIXELS, LOC)
 
 
 def test_gif_is_refused_even_when_valid():
     buf = io.BytesIO()
     Image.fromarray(DIGIT).save(buf, format="GIF")
     with pytest.raises(InvalidImage, match="not a PNG or JPEG"):
-        decode_image(buf.getvalue(), (1, 28, 28), MAX_PIXELS, LOC)
+        decode_image(buf.getvalue(), DIGIT_INPUT, MAX_PIXELS, LOC)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_random_bytes_are_refused_or_decoded_never_crash(data):
     try:
-        x = decode_image(data, (1, 28, 28), MAX_PIXELS, LOC)
+        x = decode_image(data, DIGIT_INPUT, MAX_PIXELS, LOC)
     except (InvalidImage, ImageTooLarge):
         return
     assert x.shape == (1, 28, 28)
@@ -113,7 +117,7 @@ def test_random_bytes_are_refused_or_decoded_never_crash(data):
 @given(st.binary(min_size=8, max_size=400).map(lambda b: base64.b64decode(png_b64(DIGIT))[:33] + b))
 def test_png_headers_followed_by_garbage_are_refused_or_decoded(data):
     try:
-        decode_image(data, (1, 28, 28), MAX_PIXELS, LOC)
+        decode_image(data, DIGIT_INPUT, MAX_PIXELS, LOC)
     except (InvalidImage, ImageTooLarge):
         pass
 
@@ -130,3 +134,13 @@ def test_encoded_pngs_are_read_by_pillow_pixel_for_pixel(channels):
     got = np.asarray(img)
     assert np.array_equal(got if channels == 3 else got[None], pixels.transpose(1, 2, 0)
                           if channels == 3 else pixels)  # fmt: skip
+
+
+def test_a_models_crop_is_scaled_to_the_photo_it_is_sent():
+    """LFW's recipe (centre 90x90 of 250x250) on a 500x500 photo takes its centre 180x180."""
+    spec = InputSpec(channels=3, height=45, width=45,
+                     crop=Crop(box=(80, 80, 170, 170), reference=(250, 250)))  # fmt: skip
+    photo = np.full((500, 500, 3), 250, np.uint8)
+    photo[160:340, 160:340] = 10  # the centre 180x180: all the model should see
+    x = decode_image(base64.b64decode(png_b64(photo)), spec, MAX_PIXELS, LOC)
+    assert x.shape == (3, 45, 45) and float(x.max()) == pytest.approx(10 / 255)

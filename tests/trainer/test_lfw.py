@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import tarfile
 
+import httpx
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from model_store import Crop, LocalStore, load_model
+from service.codec import decode_image
+from tests.conftest import run_cli, start_server, stop_server
 from trainer.datasets.lfw import ATTRIBUTE_COUNT, crop_face, load_lfw, photo_key, read_attributes
 from trainer.datasets.mnist import DatasetError
 
@@ -107,3 +113,44 @@ def test_a_table_without_the_header_quirk_is_refused(tmp_path):
     bad.write_text("person\timagenum\tMale\nA\t1\t0.1\n")
     with pytest.raises(DatasetError, match="header"):
         read_attributes(bad)
+
+
+def test_a_photo_sent_to_an_lfw_model_is_the_tensor_it_was_trained_on(lfw, tmp_path):
+    """Training/serving skew: the trainer crops the centre of each photo; the service must
+    do the same to a photo it is sent, because the manifest says so."""
+    root, attributes = lfw
+    rows = []
+    for i in range(40):  # enough people for the CLI's 10% test split by person
+        person = f"Extra Person{chr(65 + i % 26)}{i}"
+        folder = root / person.replace(" ", "_")
+        folder.mkdir()
+        _photo(folder / f"{person.replace(' ', '_')}_0001.jpg", 5 * i)
+        scores = [i / 40] + [0.0] * (ATTRIBUTE_COUNT - 2) + [1.5 if i % 2 else -1.5]
+        rows.append("\t".join([person, "1", *(f"{x:.5f}" for x in scores)]))
+    attributes.write_text(attributes.read_text() + "\n".join(rows) + "\n")
+    store = tmp_path / "store"
+    run_cli("-m", "trainer", "--store", str(store), "--quiet", "train", "--family", "linear-ae",
+            "--name", "lfw-ae", "--dataset", f"lfw:{root},{attributes}", "--latent", "8",
+            "--hidden", "32", "--epochs", "1")  # fmt: skip
+    model = load_model(LocalStore(store), "lfw-ae")
+    assert model.manifest.input.crop == Crop(box=(80, 80, 170, 170), reference=(250, 250))
+    photo = (root / "Zoe_Ball" / "Zoe_Ball_0001.jpg").read_bytes()
+    trained_on = torch.from_numpy(crop_face(photo))  # what load_lfw put in the dataset
+    served = decode_image(photo, model.manifest.input, 4_000_000, ("body", "images", 0))
+    squashed = decode_image(photo, model.manifest.input.model_copy(update={"crop": None}),
+                            4_000_000, ("body", "images", 0))  # the old serving path  # fmt: skip
+    print(f"\nLFW photo: served vs trained-on max difference {float((served - trained_on).abs().max()):.4f}"
+          f" (without the crop: {float((squashed - trained_on).abs().max()):.4f})")  # fmt: skip
+    assert torch.equal(served, trained_on)
+    assert float((squashed - trained_on).abs().max()) > 0.3  # the skew this test guards
+    server = start_server(store, tmp_path / "log", {"AE_DEFAULT_MODEL": "lfw-ae",
+                          "AE_CVAE_MODEL": "lfw-ae", "AE_WORKERS": "1"})  # fmt: skip
+    try:
+        r = httpx.post(server.url + "/encode",
+                       json={"images": [base64.b64encode(photo).decode()]}, timeout=30)  # fmt: skip
+    finally:
+        stop_server(server)
+    assert r.status_code == 200, r.text
+    with torch.inference_mode():
+        expected = model.module.encode(trained_on.unsqueeze(0)).z
+    assert torch.allclose(torch.tensor(r.json()["codes"]), expected, atol=1e-5)

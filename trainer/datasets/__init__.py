@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from model_store import DatasetInfo
+from model_store import Crop, DatasetInfo
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,9 @@ class Dataset:
     # A score above the first has the attribute, below the second lacks it (LFW's scores
     # are real-valued; synthetic ones are 0/1).
     attribute_thresholds: tuple[float, float] = (0.5, 0.5)
+    # How a source image became one of these (LFW: a centre crop): recorded in the manifest,
+    # so the service prepares what it is sent the same way.
+    crop: Crop | None = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from model_store import Crop, InputSpec
+from model_store.preprocess import prepare_image
 from trainer.datasets import Dataset
 from trainer.datasets.mnist import DatasetError
 
@@ -32,6 +34,7 @@ PHOTOS_URL = "http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz"
 PHOTOS_MD5 = "68331da3eb755a505a502b5aacb3c201"  # as in torchvision.datasets.LFWPeople
 ATTRIBUTES_URL = "http://www.cs.columbia.edu/CAVE/databases/pubfig/download/lfw_attributes.txt"
 ATTRIBUTE_COUNT = 73
+PHOTO_SIDE = 250  # every LFW photo is 250x250
 _PHOTO = re.compile(r"(?P<person>.+)_(?P<num>\d{4})\.jpe?g", re.IGNORECASE)
 
 
@@ -81,13 +84,16 @@ def iter_photos(source: str | Path) -> Iterator[tuple[str, bytes]]:
         raise DatasetError(f"{src}: neither a directory nor a tar archive of photos")
 
 
+def face_input(crop: int = 90, size: int = 45) -> InputSpec:
+    """The classic recipe: the centre `crop` x `crop` of a 250x250 photo, resized to `size` x
+    `size` RGB. Recorded in the manifest: the service prepares photos the same way."""
+    return InputSpec(channels=3, height=size, width=size,
+                     crop=Crop.centre(crop, PHOTO_SIDE, PHOTO_SIDE))  # fmt: skip
+
+
 def crop_face(data: bytes, crop: int = 90, size: int = 45) -> np.ndarray:
-    """Centre `crop` x `crop` of the photo, resized to `size` x `size` RGB: (3, size, size)."""
-    img = Image.open(io.BytesIO(data)).convert("RGB")
-    w, h = img.size
-    left, top = (w - crop) // 2, (h - crop) // 2
-    img = img.crop((left, top, left + crop, top + crop)).resize((size, size), Image.BILINEAR)
-    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    """A photo's bytes -> (3, size, size) floats in [0, 1], by `face_input`'s recipe."""
+    return prepare_image(Image.open(io.BytesIO(data)), face_input(crop, size)).numpy()
 
 
 def _in_test(person: str, test_percent: int) -> bool:
@@ -130,6 +136,7 @@ def load_lfw(
         train_attrs=ta,
         test_attrs=va,
         attribute_thresholds=(threshold, -threshold),
+        crop=face_input(crop, size).crop,
     )
 
 
