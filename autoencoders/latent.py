@@ -148,3 +148,25 @@ def edit_codes(
 ) -> torch.Tensor:
     """codes (N, D) + sum over edits of strength (E,) times direction (E, D)."""
     return codes + (strengths[:, None] * directions).sum(0, keepdim=True)
+
+
+def sample_prior(
+    family: str,
+    latent_dim: int,
+    latents: dict[str, torch.Tensor],
+    count: int,
+    generator: torch.Generator,
+    temperature: float = 1.0,
+) -> torch.Tensor | None:
+    """`count` codes from a model's prior: N(0, I) for VAEs; for plain autoencoders the
+    Gaussian mixture fitted to their training codes (it fits them better), else the fitted
+    full-covariance Gaussian; None when a plain autoencoder has neither."""
+    if family in ("vae", "cvae"):
+        return sample_standard_normal(latent_dim, count, generator, temperature)
+    gen, t = generator, temperature
+    if "mixture_weights" in latents:
+        weights, means = latents["mixture_weights"], latents["mixture_means"]
+        return sample_mixture(weights, means, latents["mixture_scale_trils"], count, gen, t)
+    if "prior_mean" in latents:
+        return sample_gaussian(latents["prior_mean"], latents["prior_scale_tril"], count, gen, t)
+    return None

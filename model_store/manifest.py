@@ -40,7 +40,7 @@ class Crop(BaseModel):
 class InputSpec(BaseModel):
     """What the model takes, and how any image becomes that: converted to grey (one channel)
     or RGB, cropped (`crop`, when set), resized bilinearly to height x width, scaled to
-    [0, 1]. `model_store.preprocess.prepare_image` applies it, for training and serving."""
+    [0, 1]. `model_store.images.prepare_image` applies it, for training and serving."""
 
     model_config = ConfigDict(extra="forbid")
     channels: int = Field(ge=1, le=4)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from model_store import LoadedModel, LocalStore
+from model_store import LoadedModel, LocalStore, parse_ref
 from service import inference, problems
 from service.batching import Batcher
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
@@ -120,10 +120,9 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
             (settings.default_model, settings.default_version),
             (settings.cvae_model, settings.default_version),
         ]
-        served += [
-            (ref, settings.default_version) if "@" not in ref else tuple(ref.split("@", 1))
-            for ref in settings.preload
-        ]
+        for text in settings.preload:  # `name` (the default version) or `name@version`
+            ref = parse_ref(text, None if "@" in text else settings.default_version)
+            served.append((ref.name, ref.selector))
         optional = [(settings.faces_model, settings.default_version)]
         loader = threading.Thread(
             target=state.registry.run,

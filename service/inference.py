@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from autoencoders.latent import edit_codes, sample_gaussian, sample_mixture, sample_standard_normal
+from autoencoders.latent import edit_codes, sample_prior
 from autoencoders.losses import per_image_mse
 from model_store import LoadedModel, Manifest
 from model_store.manifest import LATENTS_FILE
@@ -126,23 +126,11 @@ def examples(model: LoadedModel, rows: int) -> dict[Callable[..., tuple], tuple]
 def _prior(
     model: LoadedModel, count: int, gen: torch.Generator, temperature: float
 ) -> torch.Tensor:
-    if model.config.family in ("vae", "cvae"):
-        return sample_standard_normal(model.config.latent_dim, count, gen, temperature)
-    if "mixture_weights" in model.latents:  # a Gaussian mixture fits codes better
-        lat = model.latents
-        return sample_mixture(
-            lat["mixture_weights"],
-            lat["mixture_means"],
-            lat["mixture_scale_trils"],
-            count,
-            gen,
-            temperature,
-        )
-    if "prior_mean" not in model.latents:
+    config = model.config
+    codes = sample_prior(config.family, config.latent_dim, model.latents, count, gen, temperature)
+    if codes is None:
         raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
-    return sample_gaussian(
-        model.latents["prior_mean"], model.latents["prior_scale_tril"], count, gen, temperature
-    )
+    return codes
 
 
 def require_prior(model: LoadedModel) -> None:

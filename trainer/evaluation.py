@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from autoencoders import ModelConfig
+from autoencoders.latent import edit_codes
 from autoencoders.losses import per_image_mse
 from trainer.datasets import Dataset
 from trainer.training import evaluate_loss
@@ -62,7 +63,8 @@ def edit_success(
     model.eval()
     z = model.encode(x).z
     before = read_attributes(judge, model.decode(z))
-    after = read_attributes(judge, model.decode(z + strength * direction))
+    edited = edit_codes(z, direction[None], torch.tensor([strength]))
+    after = read_attributes(judge, model.decode(edited))
     return edit_summary(before, after, attribute)
 
 

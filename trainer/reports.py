@@ -9,52 +9,39 @@ import matplotlib
 matplotlib.use("Agg")  # no display; set before pyplot is imported
 import matplotlib.pyplot as plt
 import torch
-from PIL import Image
 from torch import nn
 from torchvision.utils import make_grid
 
 from autoencoders import ModelConfig
-from autoencoders.latent import sample_gaussian, sample_mixture
+from autoencoders.latent import edit_codes, sample_prior
+from model_store.images import png_bytes as pngs
 
 REPORT_SEED = 7
 
 
 def png_bytes(images: torch.Tensor, nrow: int, scale: int = 2) -> bytes:
+    """A grid of images, `scale` times enlarged, as one PNG."""
     grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
-    array = (grid.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
-    img = Image.fromarray(array.squeeze(2) if array.shape[2] == 1 else array)
-    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)  # nearest
+    # make_grid repeats one channel three times: a grey grid stays a grey PNG.
+    return pngs((grid[:1] if images.shape[1] == 1 else grid).unsqueeze(0))[0]
 
 
 @torch.inference_mode()
 def sample_grid(
     model: nn.Module, config: ModelConfig, latents: dict[str, torch.Tensor]
 ) -> bytes | None:
+    """64 draws from the model's prior (the service's /sample draws the same way); a CVAE's
+    as 8 codes drawn as every class (one row per class)."""
     gen = torch.Generator().manual_seed(REPORT_SEED)
     if config.family == "cvae":
-        # One random code per column, drawn as every class (one row per class).
         cols = 8
-        z = torch.randn(cols, config.latent_dim, generator=gen).repeat(config.num_classes, 1)
+        z = sample_prior(config.family, config.latent_dim, latents, cols, gen)
+        assert z is not None
         labels = torch.arange(config.num_classes).repeat_interleave(cols)
-        return png_bytes(model.decode(z, labels), nrow=cols)
-    if config.family == "vae":
-        z = torch.randn(64, config.latent_dim, generator=gen)
-    elif "mixture_weights" in latents:
-        z = sample_mixture(
-            latents["mixture_weights"],
-            latents["mixture_means"],
-            latents["mixture_scale_trils"],
-            64,
-            gen,
-        )
-    elif "prior_mean" in latents:
-        z = sample_gaussian(latents["prior_mean"], latents["prior_scale_tril"], 64, gen)
-    else:
-        return None
-    return png_bytes(model.decode(z), nrow=8)
+        return png_bytes(model.decode(z.repeat(config.num_classes, 1), labels), nrow=cols)
+    z = sample_prior(config.family, config.latent_dim, latents, 64, gen)
+    return None if z is None else png_bytes(model.decode(z), nrow=8)
 
 
 @torch.inference_mode()
@@ -73,7 +60,8 @@ def edit_grid(
     """Rows: the faces, their reconstructions, then one row per direction variant added."""
     z = model.encode(x).z
     rows = [x, model.decode(z)]
-    rows += [model.decode(z + d[attribute]) for d in directions.values()]
+    rows += [model.decode(edit_codes(z, d[attribute : attribute + 1], torch.ones(1)))
+             for d in directions.values()]  # fmt: skip
     return png_bytes(torch.cat(rows), nrow=len(x))
 
 

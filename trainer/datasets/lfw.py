@@ -26,7 +26,7 @@ import torch
 from PIL import Image
 
 from model_store import Crop, InputSpec
-from model_store.preprocess import prepare_image
+from model_store.images import prepare_image
 from trainer.datasets import Dataset
 from trainer.datasets.mnist import DatasetError
 
