@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,19 +106,28 @@ def stop_server(server: Server) -> None:
 
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory) -> Path:
-    """Tiny versions of every default model plus a linear AE, trained through the real CLI."""
+    """Tiny versions of every default model plus a linear AE, trained through the real CLI.
+    Independent chains train side by side (two cores: about half the time)."""
     store = tmp_path_factory.mktemp("store")
-    train_tiny(store, "classifier", "mnist-classifier")
-    train_tiny(store, "vae", "mnist-vae")
-    train_tiny(store, "cvae", "mnist-cvae", "--classifier", "mnist-classifier")
-    train_tiny(store, "linear-ae", "mnist-ae-linear", "--hidden", "128", "--latent", "16")
     faces = ["--dataset", "synthetic-faces:600", "--epochs", "2"]
-    run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", "classifier",
-            "--multilabel", "--name", "faces-attributes", *faces)  # fmt: skip
-    for family in ("linear-ae", "conv-ae"):
-        run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", family,
-                "--name", f"faces-ae-{family[:-3]}", "--latent", "32", "--hidden", "256",
-                "--classifier", "faces-attributes", *faces)  # fmt: skip
+
+    def digits() -> None:
+        train_tiny(store, "classifier", "mnist-classifier")
+        train_tiny(store, "cvae", "mnist-cvae", "--classifier", "mnist-classifier")
+        train_tiny(store, "vae", "mnist-vae")
+        train_tiny(store, "linear-ae", "mnist-ae-linear", "--hidden", "128", "--latent", "16")
+
+    def face_models() -> None:
+        run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family",
+                "classifier", "--multilabel", "--name", "faces-attributes", *faces)  # fmt: skip
+        for family in ("linear-ae", "conv-ae"):
+            run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", family,
+                    "--name", f"faces-ae-{family[:-3]}", "--latent", "32", "--hidden", "256",
+                    "--classifier", "faces-attributes", *faces)  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        for chain in [pool.submit(digits), pool.submit(face_models)]:
+            chain.result()
     return store
 
 

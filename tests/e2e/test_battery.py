@@ -88,6 +88,7 @@ class HealthProbe:
 # -- fast: every `make test`
 
 
+@pytest.mark.slow
 def test_a_burst_at_the_default_settings_gets_fast_503s_and_health_stays_fast(tmp_path):
     """Battery 16 at the defaults: 600 requests at once on 600 connections, far more than
     the two workers hold (128 in flight, 64 queued for a forward pass each). The excess is
@@ -119,6 +120,7 @@ def test_a_burst_at_the_default_settings_gets_fast_503s_and_health_stays_fast(tm
     assert ok.status_code == 200  # and the next request is served
 
 
+@pytest.mark.slow
 def test_a_request_past_its_deadline_gets_504_and_is_not_run(tmp_path):
     store = heavy_store(tmp_path)
     env = {**ENV, "AE_WORKERS": "1", "AE_REQUEST_TIMEOUT_S": "0.3"}

@@ -15,6 +15,8 @@ import pytest
 from tests.compose_runner import ROOT, command, environment, load_compose, order, start
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # runs the compose services, training included
+
 # The Compose Specification's JSON schema as docker-compose 1.29.2 ships it
 # (compose/config/compose_spec.json), vendored so the test needs no network.
 SCHEMA = Path(__file__).resolve().parents[1] / "data" / "compose-spec.json"

@@ -44,6 +44,7 @@ def test_error_responses_are_documented_as_problem_json(client):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_docs_page_renders_in_chromium_with_no_internet(server):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

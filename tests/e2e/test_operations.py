@@ -75,6 +75,7 @@ def digits_store(tmp_path) -> LocalStore:
     return store
 
 
+@pytest.mark.slow
 def test_promote_and_rollback_under_load_lose_no_request(digits_store, tmp_path):
     server = start_server(digits_store.root, tmp_path / "log", ENV)
     try:
@@ -102,6 +103,7 @@ def test_promote_and_rollback_under_load_lose_no_request(digits_store, tmp_path)
         stop_server(server)
 
 
+@pytest.mark.slow
 def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(digits_store, tmp_path):
     server = start_server(digits_store.root, tmp_path / "log", ENV)
     try:
@@ -149,6 +151,7 @@ def test_port_opens_at_once_and_ready_waits_for_the_models(tmp_path):
         stop_server(server)
 
 
+@pytest.mark.slow
 def test_sigterm_lets_requests_in_flight_finish(tmp_path):
     store = LocalStore(tmp_path / "store")
     heavy = ModelConfig(

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
+
+pytestmark = pytest.mark.slow  # hundreds of generated requests
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 

@@ -89,6 +89,7 @@ def test_queue_depth_and_batch_sizes_are_in_metrics(one_worker):
     assert 'ae_inference_batch_requests_bucket{le="1.0",operation="reconstruct"}' in text
 
 
+@pytest.mark.slow
 def test_every_worker_follows_a_promote_and_metrics_add_up_across_workers(tmp_path):
     store = LocalStore(tmp_path / "store")
     publish(store, 0)

@@ -20,6 +20,8 @@ from tests.images import decode_png, png_b64
 from trainer.datasets.faces import ATTRIBUTES, generate
 from trainer.evaluation import read_attributes
 
+pytestmark = pytest.mark.slow  # trains real face models (minutes)
+
 SMILING = ATTRIBUTES.index("Smiling")
 FACES = ["--dataset", "synthetic-faces:8000"]
 

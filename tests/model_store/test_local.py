@@ -267,6 +267,7 @@ def _publish_in_process(root: str, barrier, seed: int, out) -> None:
     out.put(manifest.version)
 
 
+@pytest.mark.slow
 def test_concurrent_publishers_get_distinct_versions(store):
     ctx = mp.get_context("spawn")
     n = 4
@@ -297,6 +298,7 @@ def _publish_staging(root: str, barrier, seed: int, rounds: int) -> None:
                       aliases=("staging",))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_racing_publishers_never_move_an_alias_backwards(store):
     """Battery 23: four processes publish five versions each, every one asking for
     `staging`; a reader polling the alias file the whole time never sees it go back, and it
@@ -338,6 +340,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_a_publish_killed_at_random_points_never_leaves_a_visible_partial_version(store):
     rng = random.Random(0)
     for _ in range(6):

@@ -115,6 +115,7 @@ def test_a_table_without_the_header_quirk_is_refused(tmp_path):
         read_attributes(bad)
 
 
+@pytest.mark.slow  # trains through the CLI and starts a server
 def test_a_photo_sent_to_an_lfw_model_is_the_tensor_it_was_trained_on(lfw, tmp_path):
     """Training/serving skew: the trainer crops the centre of each photo; the service must
     do the same to a photo it is sent, because the manifest says so."""
