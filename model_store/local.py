@@ -164,18 +164,28 @@ class LocalStore:
             raise CorruptArtifact(
                 f"manifest says {manifest.name}@{manifest.version}", f"{name}/{version}"
             )
-        vdir = self._version_dir(name, version)
-        files: dict[str, bytes] = {}
-        for rel, digest in manifest.files.items():
-            path = vdir / rel
-            try:
-                data = self._read(path)
-            except FileNotFoundError as exc:
-                raise CorruptArtifact("missing file listed in the manifest", str(path)) from exc
-            if sha256(data) != digest:
-                raise CorruptArtifact("sha256 does not match the manifest", str(path))
-            files[rel] = data
+        files = {rel: self._verified(name, version, rel, digest)
+                 for rel, digest in manifest.files.items()}  # fmt: skip
         return VersionContent(manifest, files)
+
+    def read_file(self, name: str, version: int, rel: str) -> bytes:
+        """One file the version's manifest lists (a report image), checked against its
+        sha256. Anything the manifest does not list is VersionNotFound-like: FileNotFoundError."""
+        manifest = self.manifest(name, version)
+        digest = manifest.files.get(rel)
+        if digest is None:
+            raise FileNotFoundError(f"{name}@{version} has no file {rel!r}")
+        return self._verified(name, version, rel, digest)
+
+    def _verified(self, name: str, version: int, rel: str, digest: str) -> bytes:
+        path = self._version_dir(name, version) / rel
+        try:
+            data = self._read(path)
+        except FileNotFoundError as exc:
+            raise CorruptArtifact("missing file listed in the manifest", str(path)) from exc
+        if sha256(data) != digest:
+            raise CorruptArtifact("sha256 does not match the manifest", str(path))
+        return data
 
     # -- writing
 

@@ -40,6 +40,9 @@ Autoencoders trained by `python -m trainer` and published to a versioned model s
 * Every request may name `model` and `version` (number or alias); every response names
   the model and version that served it.
 * Errors are `application/problem+json` (RFC 9457) with `errors[].loc` naming the field.
+
+To see the images rather than base64: the [playground](/playground) (draw a digit, edit a
+face, read a model's card) calls this same API.
 """
 
 
@@ -175,6 +178,15 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
     # Swagger UI from a local copy (fastapi-offline's assets): /docs works with no internet.
     assets = files("fastapi_offline") / "static"
     app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    # The playground: a page that calls the public API (draw a digit, edit a face, model
+    # cards), served from the package like the docs' assets, so it needs no network.
+    playground = files("service") / "static" / "playground"
+    app.mount("/playground-assets", StaticFiles(directory=str(playground)), name="playground")
+
+    @app.get("/playground", include_in_schema=False)
+    async def playground_page() -> HTMLResponse:
+        return HTMLResponse((playground / "index.html").read_text(encoding="utf-8"))
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

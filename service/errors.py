@@ -27,6 +27,10 @@ class AttributeNotFound(ServiceError):
     """An edit naming an attribute the model has no direction for."""
 
 
+class ReportNotFound(ServiceError):
+    """A report image the version did not publish."""
+
+
 class UnsupportedOperation(ServiceError):
     """A model asked to do what its family cannot (e.g. /cvae-sample on a plain VAE)."""
 

@@ -28,6 +28,7 @@ from service.errors import (
     NotAuthenticated,
     NotReady,
     Overloaded,
+    ReportNotFound,
     ServiceError,
     UnsupportedOperation,
 )
@@ -57,6 +58,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (StoreError, 503),
     (NotAuthenticated, 401),
     (AttributeNotFound, 404),
+    (ReportNotFound, 404),
     (ImageTooLarge, 413),
     (InvalidImage, 415),
     (InvalidInput, 422),

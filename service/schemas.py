@@ -190,6 +190,9 @@ class VersionSummary(BaseModel):
     capabilities: list[str]
     evaluated_with: dict[str, str]
     report: list[str] = Field(description="report images published with the version")
+    report_urls: list[str] = Field(
+        default_factory=list, description="where to GET each report image (PNG), in order"
+    )
 
 
 class ModelSummary(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from model_store import CorruptArtifact, LocalStore, ModelNotFound
 from model_store.refs import NAME_REGEX
+from service.errors import DamagedVersion, ReportNotFound
 from service.inference import capabilities
 from service.schemas import ModelDetail, ModelList, ModelSummary, Problem, VersionSummary
 from service.state import State, require_api_key
@@ -81,7 +82,51 @@ def get_model(
                 attribute_names=m.attribute_names,
                 capabilities=capabilities(m),
                 evaluated_with=m.evaluated_with,
-                report=sorted(f for f in m.files if f.startswith("report/")),
+                report=(report := sorted(f for f in m.files if f.startswith("report/"))),
+                report_urls=[f"/models/{name}/versions/{v}/report/{f[7:]}" for f in report],
             )
         )
     return ModelDetail(**summary.model_dump(), details=details, damaged=sorted(damaged))
+
+
+REPORT_FILE = r"^[A-Za-z0-9_-]{1,64}\.png$"
+
+
+@router.get(
+    "/models/{name}/versions/{version}/report/{file}",
+    summary="A report image a version published (samples, reconstructions, loss curves)",
+    description="The PNG as published, checked against the manifest's sha256. Versions are "
+    "immutable, so it may be cached for good (`Cache-Control: immutable`, an `ETag`). The "
+    "files a version has are listed in `GET /models/{name}` (`report_urls`).",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the image"},
+        304: {"description": "not modified (If-None-Match)"},
+        404: {"model": Problem, "description": "no such model, version or report image"},
+        422: {"model": Problem, "description": "invalid name, version or file name"},
+        500: {"model": Problem, "description": "the file failed its integrity check"},
+    },
+)
+def report_image(
+    state: State,
+    request: Request,
+    name: str = Path(pattern=NAME_REGEX, examples=["mnist-vae"], max_length=64),
+    version: int = Path(ge=1, le=10**9, examples=[1]),
+    file: str = Path(pattern=REPORT_FILE, examples=["samples.png"]),
+) -> Response:
+    store = state.registry.store
+    manifest = store.manifest(name, version)  # 404 naming what exists
+    rel = f"report/{file}"
+    digest = manifest.files.get(rel)
+    if digest is None:
+        have = sorted(f[7:] for f in manifest.files if f.startswith("report/"))
+        raise ReportNotFound(f"{name}@{version} has no report image {file!r}", available=have)
+    etag = f'"{digest}"'
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    try:
+        data = store.read_file(name, version, rel)
+    except CorruptArtifact as exc:
+        raise DamagedVersion(name, version, str(exc)) from exc
+    return Response(data, media_type="image/png", headers=headers)

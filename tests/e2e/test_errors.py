@@ -194,3 +194,22 @@ def test_validation_errors_are_capped_with_their_count(client):
     assert r.status_code == 422
     assert len(body["errors"]) == 20 and body["error_count"] == 64 * 20
     assert "1280 errors" in body["detail"]
+
+
+def test_report_images_are_served_cached_and_confined_to_the_version(client):
+    detail = client.get("/models/mnist-vae").json()["details"][0]
+    assert len(detail["report_urls"]) == len(detail["report"]) >= 3
+    url = detail["report_urls"][0]
+    r = client.get(url)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert "immutable" in r.headers["cache-control"] and r.headers["etag"]
+    again = client.get(url, headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    missing = client.get("/models/mnist-vae/versions/1/report/nothing.png")
+    assert missing.status_code == 404 and "samples.png" in missing.json()["available"]
+    for bad in ("manifest.json", "..%2Fmanifest.json", "%2e%2e%2fweights.safetensors", "a b.png"):
+        r = client.get(f"/models/mnist-vae/versions/1/report/{bad}")
+        assert r.status_code in (404, 422), bad
+        assert not r.content.startswith(b"\x89PNG") and b"safetensors" not in r.content[:64]
+    assert client.get("/models/mnist-vae/versions/99/report/samples.png").status_code == 404

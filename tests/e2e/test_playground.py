@@ -1,0 +1,172 @@
+"""The playground page in a real browser: Debian's chromium, driven through its chromedriver by
+Selenium (nothing downloads a browser or a driver). Screenshots go to the test's directory,
+and to $AE_SCREENSHOT_DIR when set. The README's picture is made that way, against the
+models `make serve` trains rather than the session's seconds-old ones:
+
+    AE_PLAYGROUND_STORE=models AE_SCREENSHOT_DIR=docs/images \
+        .venv/bin/python -m pytest tests/e2e/test_playground.py -k draw -s
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import Server, start_server, stop_server
+
+pytestmark = pytest.mark.slow  # a browser
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.fail("Debian's chromium and chromium-driver are needed (.ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1900",
+                "--disable-background-networking", "--disable-component-update"):  # fmt: skip
+        options.add_argument(arg)
+    options.binary_location = chromium
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    b = webdriver.Chrome(service=webdriver.ChromeService(driver), options=options)
+    yield b
+    b.quit()
+
+
+def wait(browser, condition, timeout: float = 30):
+    return WebDriverWait(browser, timeout, poll_frequency=0.05).until(lambda b: condition(b))
+
+
+def src(browser, element_id: str) -> str:
+    return browser.find_element(By.ID, element_id).get_attribute("src") or ""
+
+
+def pixels(data_url: str) -> np.ndarray:
+    data = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)), dtype=np.int16)
+
+
+def requests_sent(browser, path: str) -> list[dict]:
+    """Bodies of the POSTs to `path` the page sent, from chromium's network log."""
+    bodies = []
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            request = message["params"]["request"]
+            if request["url"].endswith(path) and request.get("postData"):
+                bodies.append(json.loads(request["postData"]))
+    return bodies
+
+
+def screenshot(browser, tmp_path: Path, name: str) -> None:
+    browser.save_screenshot(str(tmp_path / name))
+    if os.environ.get("AE_SCREENSHOT_DIR"):
+        shutil.copy(tmp_path / name, Path(os.environ["AE_SCREENSHOT_DIR"]) / name)
+
+
+@pytest.fixture
+def page_server(request, tmp_path) -> Iterator[Server]:
+    """The session's server, or one on $AE_PLAYGROUND_STORE (for the README's picture)."""
+    store = os.environ.get("AE_PLAYGROUND_STORE")
+    if not store:
+        yield request.getfixturevalue("server")
+        return
+    env = {"AE_WORKERS": "1", "AE_PRELOAD": '["faces-ae-conv"]'}
+    srv = start_server(Path(store).resolve(), tmp_path / "log", env)
+    yield srv
+    stop_server(srv)
+
+
+def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, tmp_path):
+    server = page_server
+    opened = time.monotonic()
+    browser.get(server.url + "/playground")
+    wait(browser, lambda b: src(b, "reconstruction").startswith("data:image/png"))
+    first_shown = time.monotonic() - opened
+    blank = src(browser, "reconstruction")
+
+    # A stroke on the canvas: the reconstruction changes, and decodes as an image.
+    pad = browser.find_element(By.ID, "pad")
+    stroke = ActionChains(browser).move_to_element_with_offset(pad, -10, -90).click_and_hold()
+    for dx, dy in [(10, 30), (5, 40), (0, 40), (-5, 40)]:
+        stroke = stroke.move_by_offset(dx, dy)
+    drawn = time.monotonic()
+    stroke.release().perform()
+    wait(browser, lambda b: src(b, "reconstruction") not in ("", blank))
+    after_stroke = time.monotonic() - drawn
+    drawn_image, blank_image = pixels(src(browser, "reconstruction")), pixels(blank)
+    assert drawn_image.shape == blank_image.shape == (28, 28)
+    # (The session's models train for seconds: their answer moves, if only a little.)
+    assert np.abs(drawn_image - blank_image).max() > 0
+    if os.environ.get("AE_PLAYGROUND_STORE"):  # trained models: a stroke is not a blank
+        assert np.abs(drawn_image - blank_image).max() > 64
+    sent = requests_sent(browser, "/reconstruct")[-1]["images"][0]
+    assert (pixels(sent)[..., 0] > 128).sum() > 20  # the stroke itself went to the API, at 28x28
+    assert "[" in browser.find_element(By.ID, "code").text  # the code is shown
+
+    # The conditional VAE's grid: ten digits that loaded.
+    wait(browser, lambda b: b.execute_script(
+        "return [...document.querySelectorAll('#cvae-grid img')].filter(i => i.naturalWidth > 0).length") == 10)  # fmt: skip
+
+    # Keyboard on the Smiling slider: the face changes, and the request said Smiling.
+    wait(browser, lambda b: src(b, "face-edited").startswith("data:image/png"))
+    browser.get_log("performance")  # forget what was sent so far
+    before = src(browser, "face-edited")
+    smiling = browser.find_element(By.CSS_SELECTOR, "input[aria-label='Smiling']")
+    moved = time.monotonic()
+    smiling.send_keys(*[Keys.ARROW_RIGHT] * 10)  # 0 -> 1.0, by keyboard
+    wait(browser, lambda b: src(b, "face-edited") != before)
+    slider_to_image = time.monotonic() - moved
+    edits = [e for body in requests_sent(browser, "/edit-attribute") for e in body["edits"]]
+    assert any(e["attribute"] == "Smiling" and e["strength"] > 0 for e in edits), edits
+    assert np.abs(pixels(src(browser, "face-edited")) - pixels(before)).max() > 0
+
+    # The model card shows a report image that loaded.
+    wait(browser, lambda b: b.execute_script(
+        "return [...document.querySelectorAll('#card .reports img')].some(i => i.naturalWidth > 0)"))  # fmt: skip
+    severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []
+    timings = browser.execute_script("return window.playgroundTimings")
+    print(f"\nplayground: first reconstruction shown {first_shown * 1000:.0f} ms after opening "
+          f"(page's own clock {timings['firstReconstruction']:.0f} ms); stroke to new "
+          f"reconstruction {after_stroke * 1000:.0f} ms; Smiling slider to new face "
+          f"{slider_to_image * 1000:.0f} ms (request {timings['lastEdit']:.0f} ms)")  # fmt: skip
+    browser.execute_script("window.scrollTo(0, 0)")
+    screenshot(browser, tmp_path, "playground.png")
+
+
+def test_with_an_api_key_errors_show_their_detail_until_the_key_is_given(
+    trained_store, browser, tmp_path
+):
+    server = start_server(
+        trained_store, tmp_path / "log", {"AE_API_KEY": "s3cret", "AE_WORKERS": "1"}
+    )
+    try:
+        browser.get(server.url + "/playground")
+        wait(browser, lambda b: b.find_element(By.ID, "digits-error").text)
+        assert "401" in browser.find_element(By.ID, "digits-error").text
+        assert "API key" in browser.find_element(By.ID, "digits-error").text  # the API's detail
+        key = browser.find_element(By.ID, "api-key")
+        key.send_keys("s3cret", Keys.TAB)  # change event: everything is asked again
+        wait(browser, lambda b: src(b, "reconstruction").startswith("data:image/png"))
+        wait(browser, lambda b: b.find_element(By.ID, "digits-error").text == "")
+        wait(browser, lambda b: b.execute_script(
+            "return [...document.querySelectorAll('#card .reports img')].some(i => i.naturalWidth > 0)"))  # fmt: skip
+    finally:
+        stop_server(server)
