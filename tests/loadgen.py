@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -145,26 +146,28 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
-def tree_rss(pid: int) -> int:
+def _tree_sum(pid: int, measure: Callable[[int], int]) -> int:
+    """`measure` of each process of the tree, added up; processes gone meanwhile count 0."""
     total = 0
     for p in process_tree(pid):
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
+            total += measure(p)
+        except (OSError, ValueError, AttributeError):  # gone, or a zombie without VmRSS
             continue
     return total
+
+
+def _rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1)) * 1024
+
+
+def tree_rss(pid: int) -> int:
+    return _tree_sum(pid, _rss)
 
 
 def tree_fds(pid: int) -> int:
-    total = 0
-    for p in process_tree(pid):
-        try:
-            total += len(os.listdir(f"/proc/{p}/fd"))
-        except OSError:
-            continue
-    return total
+    return _tree_sum(pid, lambda p: len(os.listdir(f"/proc/{p}/fd")))
 
 
 async def _watch(url: str, pid: int | None, run: Run, stop: asyncio.Event) -> None:
