@@ -36,8 +36,9 @@ def main() -> int:
         text=True,
     )
     for line in proc.stdout.splitlines():
-        if line.lstrip(".F").startswith(FIGURES):
-            print(line.lstrip(".F"))
+        line = line.lstrip(".FEs")
+        if any(figure in line for figure in FIGURES):
+            print(line)
     print(proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:])
     print(f"battery: {time.monotonic() - started:.0f} s")
     return proc.returncode
