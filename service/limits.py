@@ -3,13 +3,15 @@ read into memory.
 
 - `AdmissionMiddleware`: at most `max_requests` requests in flight per worker (reading their
   body, validating, waiting for or in a forward pass); past that a fast 503 with Retry-After.
-  It also stamps each request's deadline, which the routes and the batcher honour (504).
+  It also stamps each request's deadline, which the routes and the batcher honour (504);
+  a body not whole by then gets 408 (a slow or stalled sender cannot hold a slot forever).
   `/health`, `/ready` and `/metrics` are never counted nor refused.
 - `BodyLimitMiddleware`: 413 for a body over `max_bytes`, with or without Content-Length.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -59,12 +61,43 @@ class AdmissionMiddleware:
                                [(b"retry-after", b"1")])  # fmt: skip
             return
         if self.timeout_s:
-            scope.setdefault("state", {})["deadline"] = time.monotonic() + self.timeout_s
+            ends = time.monotonic() + self.timeout_s
+            scope.setdefault("state", {})["deadline"] = ends
+            receive = _body_by(receive, ends, self.timeout_s)
         self.in_flight += 1  # one event loop per worker: no lock needed
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+
+
+class BodyTimeout(HTTPException):
+    """A body still not whole at the request's deadline (a client that sends it slowly, or
+    stops): 408, and the connection is closed. An HTTPException, like BodyTooLarge."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {timeout_s:g} s "
+                         "(AE_REQUEST_TIMEOUT_S)", headers={"Connection": "close"})  # fmt: skip
+
+
+def _body_by(receive: Receive, ends: float, timeout_s: float) -> Receive:
+    """`receive` that raises BodyTimeout when the body is not whole by `ends`; once it is,
+    later calls (waiting for a disconnect) pass straight through."""
+    whole = False
+
+    async def timed() -> Message:
+        nonlocal whole
+        if whole:
+            return await receive()
+        try:
+            async with asyncio.timeout(max(ends - time.monotonic(), 0)):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout(timeout_s) from None
+        whole = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return timed
 
 
 class BodyTooLarge(HTTPException):

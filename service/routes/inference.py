@@ -42,6 +42,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "an API key is configured and was not given"},
     400: {"model": Problem, "description": "a body that cannot be read as JSON text"},
     404: {"model": Problem, "description": "unknown model or version; lists what exists"},
+    408: {"model": Problem, "description": "the body did not arrive within AE_REQUEST_TIMEOUT_S"},
     413: {"model": Problem, "description": "body or image over its limit"},
     415: {"model": Problem, "description": "an image that is not PNG or JPEG, or bad base64"},
     422: {"model": Problem, "description": "invalid request; `errors` names each field"},

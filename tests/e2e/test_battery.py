@@ -10,6 +10,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -411,3 +412,39 @@ def test_promote_under_load_then_a_wrong_model_is_refused_with_no_failed_request
                        rf'version="{three.version}"}} (\S+)$', text, re.M)  # fmt: skip
     assert failed and float(failed.group(1)) >= 1
     assert problems == {"digits@production": "version 3 refused; still serving 2"}
+
+
+def test_a_body_that_stalls_gets_408_at_the_deadline_and_frees_its_slot(tmp_path):
+    """A client that declares 1,000 bytes, sends 10 and stops (slowloris) holds a door slot
+    only until the request's deadline."""
+    store = LocalStore(tmp_path / "store")
+    publish(store, 0)
+    env = {**ENV, "AE_WORKERS": "1", "AE_REQUEST_TIMEOUT_S": "1", "AE_MAX_REQUESTS": "2"}
+    server = start_server(store.root, tmp_path / "log", env)
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        stalled = []
+        for _ in range(2):  # every slot of the door
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /sample HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000\r\n\r\n" + b'{"count": ')  # fmt: skip
+            stalled.append(s)
+        time.sleep(0.3)
+        assert httpx.post(server.url + "/sample", json={"count": 1}).status_code == 503  # full
+        assert httpx.get(server.url + "/health").status_code == 200
+        started = time.monotonic()
+        answers = []
+        for s in stalled:
+            s.settimeout(5)
+            data = b""
+            while chunk := s.recv(4096):  # the server closes the connection after it
+                data += chunk
+            answers.append(data.decode())
+            s.close()
+        took = time.monotonic() - started
+        assert all(a.startswith("HTTP/1.1 408") for a in answers), answers
+        assert all("AE_REQUEST_TIMEOUT_S" in a for a in answers)
+        assert took < 2
+        assert httpx.post(server.url + "/sample", json={"count": 1}).status_code == 200  # freed
+    finally:
+        stop_server(server)
