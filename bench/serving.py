@@ -6,11 +6,11 @@ Starts both servers on loopback (ours with its defaults, as `make serve` runs it
 baseline `bench/plain_app.py` with one worker and one torch thread, as a user would run it),
 then drives each with `wrk` (Debian's package: a C load generator, not the bottleneck) in a
 closed loop at 1, 4, 16 and 64 connections, one 28x28 digit per `/reconstruct` request,
-alternating the two servers; then 64-digit requests, next to the in-process limit (decode,
-forward pass, encode of 64-image batches with no HTTP, in one process with every core and in
-one process per core, the better of the two; the service's own codec and TorchScript
-graph). Prints medians of `--runs` runs and the memory (USS and PSS) of each process of our
-service.
+alternating the two servers; then 64-digit requests at 4 and 16 connections, next to the
+in-process limit (decode, forward pass, encode of 64-image batches with no HTTP, in one
+process with every core and in one process per core, the better of the two; the service's
+own codec and TorchScript graph). Prints medians of `--runs` runs and the memory (USS and
+PSS) of each process of our service.
 """
 
 from __future__ import annotations
@@ -187,7 +187,11 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--levels", default="1,4,16,64")
-    p.add_argument("--batch-connections", type=int, default=4)
+    p.add_argument(
+        "--batch-connections",
+        default="4,16",
+        help="connections for the 64-digit requests (comma-separated)",
+    )
     p.add_argument("--env", action="append", default=[], help="AE_X=Y for our service")
     args = p.parse_args()
     store = args.store.resolve()
@@ -208,6 +212,7 @@ def main() -> None:
              "ours": start_ours(store, ports["ours"], tmp / "ours.log", env)}  # fmt: skip
     urls = {k: f"http://127.0.0.1:{v}/reconstruct" for k, v in ports.items()}
     levels = [int(x) for x in args.levels.split(",")]
+    batch_levels = [int(x) for x in args.batch_connections.split(",")]
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     try:
         for name in procs:  # warm both up
@@ -218,10 +223,11 @@ def main() -> None:
                     runs.setdefault((name, "one", c), []).append(
                         wrk(urls[name], scripts["one"], c, args.seconds)
                     )
-            for name in ("plain", "ours"):
-                runs.setdefault((name, "batch", args.batch_connections), []).append(
-                    wrk(urls[name], scripts["batch"], args.batch_connections, args.seconds)
-                )
+            for bc in batch_levels:
+                for name in ("plain", "ours"):
+                    runs.setdefault((name, "batch", bc), []).append(
+                        wrk(urls[name], scripts["batch"], bc, args.seconds)
+                    )
             print(f"run {r + 1}/{args.runs} done", file=sys.stderr, flush=True)
         mem = memory(procs["ours"].pid)
     finally:
@@ -253,13 +259,16 @@ def main() -> None:
               f"| {row['plain_p50_ms']:.1f} / {row['plain_p99_ms']:.1f} "
               f"| {row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f} "
               f"| {row['errors_plain']} / {row['errors_ours']} |")  # fmt: skip
-    bc = args.batch_connections
     best = max(limit.values())
-    batch_rows = {n: med((n, "batch", bc), "rps") * 64 for n in ("plain", "ours")}
-    print(f"\n64 digits per request, {bc} connections: ours {batch_rows['ours']:,.0f} images/s "
-          f"({batch_rows['ours'] / best:.0%} of the in-process limit), plain "
-          f"{batch_rows['plain']:,.0f} images/s; in-process limit {best:,.0f} images/s "
+    print(f"\nin-process limit {best:,.0f} images/s "
           f"({', '.join(f'{k}: {v:,.0f}' for k, v in limit.items())})")  # fmt: skip
+    batch_rows = {}
+    for bc in batch_levels:
+        row = batch_rows[bc] = {n: med((n, "batch", bc), "rps") * 64 for n in ("plain", "ours")}
+        each = ", ".join(f"{x['rps'] * 64 / best:.0%}" for x in runs[("ours", "batch", bc)])
+        print(f"64 digits per request, {bc} connections: ours {row['ours']:,.0f} images/s "
+              f"({row['ours'] / best:.0%} of the in-process limit; runs: {each}), "
+              f"plain {row['plain']:,.0f} images/s")  # fmt: skip
     print("\nour processes after the load (MiB):")
     for m in mem:
         print(f"  {m['role']} pid {m['pid']}: USS {m['uss_mib']}, PSS {m['pss_mib']}, "
