@@ -1,4 +1,5 @@
-"""Versioned, immutable model artifacts on a local directory (DESIGN §3)."""
+"""Versioned, immutable model artifacts on a local directory or an S3-compatible bucket
+(DESIGN §3, §7)."""
 
 from model_store.errors import (
     CorruptArtifact,
@@ -8,9 +9,11 @@ from model_store.errors import (
     VersionInUse,
     VersionNotFound,
 )
-from model_store.local import LocalStore, VersionContent
+from model_store.local import LocalStore
+from model_store.location import open_store
 from model_store.manifest import Crop, DatasetInfo, InputSpec, Manifest, TrainingInfo
 from model_store.refs import DEFAULT_ALIAS, ModelRef, parse_ref, validate_name
+from model_store.store import Store, VersionContent
 
 # Loading and publishing models needs torch; the rest of the store (and its CLI's list,
 # show, promote, delete, clean) does not, so those names are imported on first use.
@@ -37,6 +40,7 @@ __all__ = [
     "Manifest",
     "ModelNotFound",
     "ModelRef",
+    "Store",
     "StoreError",
     "TrainingInfo",
     "VersionContent",
@@ -44,6 +48,7 @@ __all__ = [
     "VersionNotFound",
     "load_model",
     "load_version",
+    "open_store",
     "parse_ref",
     "publish_model",
     "validate_name",

@@ -8,7 +8,7 @@ import os
 import sys
 
 from model_store.errors import StoreError
-from model_store.local import LocalStore
+from model_store.location import HELP, open_store
 from model_store.refs import DEFAULT_ALIAS, parse_ref
 
 
@@ -17,7 +17,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--store",
         default=os.environ.get("AE_STORE_DIR", "models"),
-        help="store root directory (default: $AE_STORE_DIR or ./models)",
+        help=f"the store: {HELP} (default: $AE_STORE_DIR or ./models)",
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="names, versions and aliases")
@@ -32,13 +32,21 @@ def _parser() -> argparse.ArgumentParser:
     delete = sub.add_parser("delete", help="delete a version no alias points to")
     delete.add_argument("name")
     delete.add_argument("version", type=int)
-    sub.add_parser("clean", help="remove leftovers of crashed publishes")
+    clean = sub.add_parser("clean", help="remove leftovers of crashed publishes")
+    clean.add_argument(
+        "--older-than",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also remove unfinished publishes older than this, whoever runs them (on S3 the "
+        "only way to clear a publisher that died on another machine)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    store = LocalStore(args.store)
+    store = open_store(args.store)
     try:
         if args.command == "list":
             for name in store.names():
@@ -67,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             store.delete(args.name, args.version)
             print(f"deleted {args.name}@{args.version}")
         elif args.command == "clean":
-            for path in store.clean():
+            for path in store.clean(args.older_than):
                 print(f"removed {path}")
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

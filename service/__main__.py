@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
+from model_store.location import is_url
 from service.settings import Settings
 
 
@@ -60,7 +61,9 @@ def main() -> None:
     os.environ.update(
         AE_HOST=settings.host,
         AE_PORT=str(settings.port),
-        AE_STORE_DIR=str(Path(settings.store_dir).resolve()),
+        AE_STORE_DIR=settings.store_dir
+        if is_url(settings.store_dir)
+        else str(Path(settings.store_dir).resolve()),
         AE_WORKERS=str(settings.workers),
         AE_TORCH_THREADS=str(settings.torch_threads),
         # Read by OpenMP and MKL when they start, for every thread of every worker.

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from model_store import LoadedModel, LocalStore, parse_ref
+from model_store import LoadedModel, open_store, parse_ref
 from service import inference, problems
 from service.batching import Batcher
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
@@ -85,7 +85,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
     """The app for `settings`. `metrics_dir`: the directory the worker processes share,
     for prometheus_client's multiprocess mode (`service.metrics`) and readiness markers
     (`service.workers`); None for a lone process."""
-    store = LocalStore(settings.store_dir)
+    store = open_store(settings.store_dir)
     metrics = Metrics(metrics_dir)
     batcher = Batcher(
         settings.max_batch,

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from model_store import (
     CorruptArtifact,
     LoadedModel,
-    LocalStore,
+    Store,
     StoreError,
     load_version,
     parse_ref,
@@ -40,7 +40,7 @@ Key = tuple[str, int]
 class Registry:
     def __init__(
         self,
-        store: LocalStore,
+        store: Store,
         capacity: int = 8,
         on_load: Callable[[str, int, bool], None] | None = None,
         on_switch: Callable[[str, str, int], None] | None = None,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,7 +9,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AE_", extra="ignore")
 
-    store_dir: Path = Field(Path("models"), description="model store root")
+    store_dir: str = Field(
+        "models", description="model store: a directory, file:///path or s3://bucket/prefix"
+    )
     default_model: str = Field(
         "mnist-vae", description="serves /encode /decode /reconstruct /sample"
     )

@@ -9,7 +9,8 @@ import sys
 import time
 
 from autoencoders import FAMILIES, ModelConfig
-from model_store import LocalStore, StoreError
+from model_store import StoreError, open_store
+from model_store.location import HELP as STORE_HELP
 from trainer.bootstrap import GROUPS, bootstrap
 from trainer.datasets.catalog import HELP as DATASETS_HELP
 from trainer.datasets.catalog import load
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--store",
         default=os.environ.get("AE_STORE_DIR", "models"),
-        help="model store root (default: $AE_STORE_DIR or ./models)",
+        help=f"the model store: {STORE_HELP} (default: $AE_STORE_DIR or ./models)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     sub = p.add_subparsers(dest="command", required=True)
@@ -85,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    store = LocalStore(args.store)
+    store = open_store(args.store)
     started = time.perf_counter()
     try:
         if args.command == "bootstrap":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 from autoencoders import ModelConfig
-from model_store import LocalStore, Manifest
+from model_store import LocalStore, Manifest, Store
 from trainer.datasets import Dataset
 from trainer.datasets.faces import load_synthetic_faces
 from trainer.datasets.mnist import load_embedded_sample
@@ -80,22 +83,29 @@ GROUPS: dict[str, tuple[Callable[[], Dataset], tuple[TrainSpec, ...]]] = {
 
 
 @contextlib.contextmanager
-def _group_lock(store: LocalStore, group: str) -> Iterator[None]:
+def _group_lock(store: Store, group: str) -> Iterator[None]:
     """One bootstrap of a group per store at a time: a second `make serve` started while the
-    first still trains the faces waits for it, then finds them published and skips them."""
-    store.root.mkdir(parents=True, exist_ok=True)
-    with open(store.root / f".bootstrap-{group}.lock", "w") as f:
+    first still trains the faces waits for it, then finds them published and skips them.
+    The lock lives beside a local store; for a bucket, in this machine's temporary
+    directory (bootstraps on two machines may both train: both publish, as two versions)."""
+    if isinstance(store, LocalStore):
+        folder = store.root
+    else:
+        digest = hashlib.sha256(store.location.encode()).hexdigest()[:16]
+        folder = Path(tempfile.gettempdir()) / f"ae-bootstrap-{digest}"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f".bootstrap-{group}.lock", "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("another bootstrap is training the %s models into %s: waiting", group,
-                     store.root)  # fmt: skip
+                     store.location)  # fmt: skip
             fcntl.flock(f, fcntl.LOCK_EX)
         yield  # the lock goes with the file's closing, also when the process dies
 
 
 def bootstrap(
-    store: LocalStore,
+    store: Store,
     only_missing: bool = True,
     epochs: int | None = None,
     progress: bool = True,
@@ -110,14 +120,14 @@ def bootstrap(
 
 
 def _bootstrap_group(
-    store: LocalStore, group: str, only_missing: bool, epochs: int | None, progress: bool
+    store: Store, group: str, only_missing: bool, epochs: int | None, progress: bool
 ) -> list[Manifest]:
     load, specs = GROUPS[group]
     existing = set(store.names())  # read under the lock: what a finished bootstrap published
     todo = [s for s in specs if not (only_missing and s.name in existing)]
     for spec in specs:
         if spec not in todo:
-            log.info("%s already in %s: skipped", spec.name, store.root)
+            log.info("%s already in %s: skipped", spec.name, store.location)
     if not todo:
         return []
     data = load()

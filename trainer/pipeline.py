@@ -17,7 +17,7 @@ from autoencoders.latent import (
     gaussian_log_prob,
     mixture_log_prob,
 )
-from model_store import LocalStore, Manifest, TrainingInfo, load_model, publish_model
+from model_store import Manifest, Store, TrainingInfo, load_model, publish_model
 from trainer.datasets import Dataset
 from trainer.evaluation import evaluate
 from trainer.provenance import code_version
@@ -98,7 +98,7 @@ def _prior_fit(
     }
 
 
-def run(spec: TrainSpec, data: Dataset, store: LocalStore, progress: bool = True) -> Manifest:
+def run(spec: TrainSpec, data: Dataset, store: Store, progress: bool = True) -> Manifest:
     config = config_for(data, spec.config)
     torch.manual_seed(spec.seed)
     model = build_model(config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from model_store import CorruptArtifact, LocalStore, ModelNotFound
+from model_store import CorruptArtifact, ModelNotFound, Store
 from model_store.refs import NAME_REGEX
 from service.errors import DamagedVersion, ReportNotFound
 from service.inference import capabilities
@@ -24,7 +24,7 @@ router = APIRouter(
 )
 
 
-def _summary(store: LocalStore, name: str, loaded: list[str]) -> ModelSummary:
+def _summary(store: Store, name: str, loaded: list[str]) -> ModelSummary:
     versions = store.versions(name)
     return ModelSummary(
         name=name,

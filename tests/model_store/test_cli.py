@@ -9,7 +9,7 @@ from tests.model_store.conftest import publish_tiny
 
 
 def _cli(store, *args):
-    return run_cli("-m", "model_store", "--store", str(store.root), *args)
+    return run_cli("-m", "model_store", "--store", store.location, *args)
 
 
 def test_cli_lists_promotes_verifies_and_deletes(store):
@@ -30,7 +30,7 @@ def test_cli_lists_promotes_verifies_and_deletes(store):
 def test_cli_reports_store_errors_without_a_traceback(store):
     publish_tiny(store)
     proc = subprocess.run(
-        [sys.executable, "-m", "model_store", "--store", str(store.root), "delete", "tiny", "1"],
+        [sys.executable, "-m", "model_store", "--store", store.location, "delete", "tiny", "1"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 1
@@ -41,8 +41,8 @@ def test_promote_and_list_do_not_import_torch(store):
     publish_tiny(store)
     code = (
         "import sys; from model_store.__main__ import main; "
-        f"main(['--store', {str(store.root)!r}, 'promote', 'tiny', '1']); "
-        f"main(['--store', {str(store.root)!r}, 'list']); "
+        f"main(['--store', {store.location!r}, 'promote', 'tiny', '1']); "
+        f"main(['--store', {store.location!r}, 'list']); "
         "print('torch loaded:', 'torch' in sys.modules)"
     )
     out = run_cli("-c", code)
