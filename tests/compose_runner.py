@@ -21,8 +21,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 _VAR = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
-def load_compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
+def load_compose(path: Path = COMPOSE) -> dict:
+    return yaml.safe_load(path.read_text())
 
 
 def order(services: dict) -> list[str]:
