@@ -71,6 +71,7 @@ class TrainingInfo(BaseModel):
     lr_schedule: str = Field("constant", description="constant, or cosine (decays to 0)")
     seed: int
     device: str
+    processes: int = Field(1, description="processes that trained it together (torchrun)")
     duration_s: float
     history: list[dict[str, float]] = Field(default_factory=list)
 

@@ -11,6 +11,7 @@ import time
 from autoencoders import FAMILIES, ModelConfig
 from model_store import StoreError, open_store
 from model_store.location import HELP as STORE_HELP
+from trainer import distributed
 from trainer.bootstrap import GROUPS, bootstrap
 from trainer.datasets.catalog import HELP as DATASETS_HELP
 from trainer.datasets.catalog import load
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         if args.command == "bootstrap":
+            if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+                raise ValueError("bootstrap trains in one process; use torchrun with `train`")
             groups = tuple(args.only or GROUPS)
             published = bootstrap(store, not args.force, args.epochs, not args.quiet, groups)
             for m in published:
@@ -123,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
                 aliases=tuple(args.alias),
                 promote_first=not args.no_promote,
             )
-            m = run(spec, data, store, progress=not args.quiet)
+            group, device = distributed.start(args.device)
+            try:
+                m = run(spec, data, store, not args.quiet, group, device)
+            finally:
+                distributed.stop()
+            if m is None:
+                return 0  # a torchrun rank other than 0: rank 0 published
             print(f"published {m.name}@{m.version} {m.metrics}")
     except (StoreError, DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,6 +19,7 @@ from autoencoders.latent import (
 )
 from model_store import Manifest, Store, TrainingInfo, load_model, publish_model
 from trainer.datasets import Dataset
+from trainer.distributed import LONE, Group
 from trainer.evaluation import evaluate
 from trainer.provenance import code_version
 from trainer.reports import build_report
@@ -98,11 +99,20 @@ def _prior_fit(
     }
 
 
-def run(spec: TrainSpec, data: Dataset, store: Store, progress: bool = True) -> Manifest:
+def run(
+    spec: TrainSpec,
+    data: Dataset,
+    store: Store,
+    progress: bool = True,
+    group: Group = LONE,
+    device: torch.device | None = None,
+) -> Manifest | None:
+    """Train, evaluate and publish; in a torchrun group only rank 0 evaluates and publishes
+    (the others return None)."""
     config = config_for(data, spec.config)
     torch.manual_seed(spec.seed)
     model = build_model(config)
-    device = pick_device(spec.device)
+    device = device or pick_device(spec.device)
     log.info(
         "training %s (%s) on %s, %d epochs, device %s",
         spec.name,
@@ -124,8 +134,11 @@ def run(spec: TrainSpec, data: Dataset, store: Store, progress: bool = True) -> 
         progress,
         kl_weight=spec.kl_weight,
         lr_schedule=spec.lr_schedule,
+        group=group,
     )
     duration = time.perf_counter() - started
+    if not group.main:
+        return None
     model = model.cpu().eval()
 
     judge, evaluated_with = None, {}
@@ -165,6 +178,7 @@ def run(spec: TrainSpec, data: Dataset, store: Store, progress: bool = True) -> 
             lr_schedule=spec.lr_schedule,
             seed=spec.seed,
             device=str(device),
+            processes=group.world,
             duration_s=round(duration, 3),
             history=history,
         ).model_dump(),

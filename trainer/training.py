@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,9 @@ from tqdm import tqdm
 from autoencoders import ModelConfig
 from autoencoders.losses import negative_elbo
 from trainer.datasets import Dataset
+
+if TYPE_CHECKING:
+    from trainer.distributed import Group
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -45,6 +49,18 @@ def batch_loss(
         terms = negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar)
         return terms.loss if kl_weight == 1.0 else terms.reconstruction + kl_weight * terms.kl
     return F.mse_loss(torch.sigmoid(model(x, y).logits), x)
+
+
+class Objective(nn.Module):
+    """The family's objective as a module's forward, so DistributedDataParallel (which syncs
+    gradients of what runs through forward) can wrap it."""
+
+    def __init__(self, model: nn.Module, config: ModelConfig, kl_weight: float) -> None:
+        super().__init__()
+        self.model, self.config, self.kl_weight = model, config, kl_weight
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return batch_loss(self.model, self.config, x, y, self.kl_weight)
 
 
 def _shift(x: torch.Tensor, gen: torch.Generator, pixels: int) -> torch.Tensor:
@@ -91,16 +107,29 @@ def train(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     kl_weight: float = 1.0,
     lr_schedule: str = "constant",
+    group: Group | None = None,
 ) -> list[dict[str, float]]:
     """Adam on the family's objective; returns per-epoch train and test losses.
 
     lr_schedule "cosine" anneals the learning rate to 0 over all steps (Loshchilov and
-    Hutter, 2017): a fixed epoch budget then ends converged instead of mid-descent."""
+    Hutter, 2017): a fixed epoch budget then ends converged instead of mid-descent.
+    With a `group` of several processes (torchrun), each takes its shard of every global
+    batch of `batch_size` and the gradients are averaged; only its main rank measures the
+    test loss (the others record NaN)."""
+    from trainer.distributed import LONE
+
+    group = group or LONE
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, not {lr_schedule!r}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model.to(device)
+    objective: nn.Module = Objective(model, config, kl_weight)
+    if group.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index] if device.type == "cuda" else None
+        objective = DistributedDataParallel(objective, device_ids=ids)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = data.train_x, data.targets(config.multilabel)
     steps = (len(x) + batch_size - 1) // batch_size
@@ -110,7 +139,8 @@ def train(
         else None
     )
     history: list[dict[str, float]] = []
-    bar = tqdm(total=epochs * steps, desc=config.family, unit="batch", disable=not progress)
+    bar = tqdm(total=epochs * steps, desc=config.family, unit="batch",
+               disable=not (progress and group.main))  # fmt: skip
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
         model.train()
@@ -123,21 +153,25 @@ def train(
                 xb = _shift(xb, gen, 2)
             elif config.family == "classifier":
                 xb = _blur(xb, gen, 1.5)
-            xb, yb = xb.to(device), yb.to(device)
-            loss = batch_loss(model, config, xb, yb, kl_weight)
+            # Augmented as one global batch, then sharded: every rank's generator stays in step.
+            mine = group.shard(torch.arange(len(idx)))
+            xb, yb = xb[mine].to(device), yb[mine].to(device)
+            loss = objective(xb, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if schedule is not None:
                 schedule.step()
-            running += float(loss.detach()) * len(idx)
+            running += float(loss.detach()) * len(mine)
             bar.update(1)
         record = {
             "epoch": float(epoch),
-            "train_loss": running / len(x),
+            "train_loss": group.total(running, device) / len(x),
             "test_loss": evaluate_loss(
                 model, config, data.test_x, data.targets(config.multilabel, test=True)
-            ),
+            )
+            if group.main
+            else float("nan"),
             "learning_rate": opt.param_groups[0]["lr"],  # at the epoch's end
             "elapsed_s": time.perf_counter() - start,
         }

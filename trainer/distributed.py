@@ -1,0 +1,72 @@
+"""Training on several processes with torch's own launcher (DESIGN §7):
+
+    torchrun --nproc_per_node=N -m trainer train ...
+
+torchrun starts N copies and tells each its place (RANK, WORLD_SIZE, LOCAL_RANK, and where
+to meet); `start` reads them and joins the group: gloo on CPUs, nccl when each process has
+its GPU. Each step, every rank takes its shard of the same global batch, and
+DistributedDataParallel averages the gradients, so N processes train the model one process
+would with the same seed, up to the order of float sums. Only rank 0 evaluates and
+publishes. Without torchrun's variables, a lone process: nothing changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from trainer.training import pick_device
+
+
+@dataclass(frozen=True)
+class Group:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """The rank that logs, shows progress, evaluates and publishes."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    def shard(self, indices: torch.Tensor) -> torch.Tensor:
+        """This rank's part of a global batch."""
+        return indices[self.rank :: self.world] if self.active else indices
+
+    def total(self, value: float, device: torch.device) -> float:
+        """The sum of `value` over every rank."""
+        if not self.active:
+            return value
+        t = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        return float(t.item())
+
+
+LONE = Group()
+
+
+def start(device_request: str = "auto") -> tuple[Group, torch.device]:
+    """Join torchrun's group if launched by it; the group and this process's device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return LONE, pick_device(device_request)
+    group = Group(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    device = pick_device(device_request)
+    if device.type == "cuda":  # one GPU per process, by its local rank
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return group, device
+
+
+def stop() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
