@@ -53,6 +53,7 @@ class Registry:
         self._cache: OrderedDict[Key, LoadedModel] = OrderedDict()
         self._served: dict[tuple[str, str], int] = {}  # (name, alias) -> version served
         self._refused: dict[tuple[str, str], int] = {}  # last version that failed to load
+        self._unfollowed: dict[tuple[str, str], str] = {}  # alias -> why it cannot be read
         self._damaged: dict[Key, tuple[str, float]] = {}  # -> (reason, when it was found)
         self.recheck_s = recheck_s
         self.last_error: str | None = None  # the watcher's last unexpected error, if any
@@ -173,6 +174,10 @@ class Registry:
             f"{n}@{a}": f"version {v} refused; still serving {self._served.get((n, a))}"
             for (n, a), v in sorted(self._refused.items())
         }
+        for (n, a), why in sorted(self._unfollowed.items()):
+            found[f"{n}@{a}"] = (
+                f"cannot follow the alias (still serving {self._served.get((n, a))}): {why}"
+            )
         if self.last_error:
             found["watcher"] = self.last_error
         return found
@@ -191,11 +196,15 @@ class Registry:
         for (name, alias), current in list(self._served.items()):
             try:
                 target = self.store.resolve(parse_ref(name, alias))
-            except StoreError as exc:
-                log.warning(
-                    "cannot resolve %s@%s (still serving %d): %s", name, alias, current, exc
-                )
+            except StoreError as exc:  # the store unreachable, or the alias gone: keep serving
+                if self._unfollowed.get((name, alias)) != str(exc):  # log once, not each poll
+                    log.warning(
+                        "cannot resolve %s@%s (still serving %d): %s", name, alias, current, exc
+                    )
+                self._unfollowed[(name, alias)] = str(exc)
                 continue
+            if self._unfollowed.pop((name, alias), None) is not None:
+                log.info("%s@%s can be followed again", name, alias)
             if target == current or self._refused.get((name, alias)) == target:
                 continue
             try:

@@ -37,8 +37,8 @@ class S3Server:
         return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id="test",
                             aws_secret_access_key="test", region_name="us-east-1")  # fmt: skip
 
-    def new_bucket(self) -> str:
-        bucket = f"test-{uuid.uuid4().hex[:12]}"
+    def new_bucket(self, name: str | None = None) -> str:
+        bucket = name or f"test-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=bucket)
         return bucket
 
@@ -51,8 +51,8 @@ class S3Server:
             self.proc.wait()
 
 
-def start_s3_server(timeout: float = 30) -> S3Server:
-    port = free_port()
+def start_s3_server(timeout: float = 30, port: int | None = None) -> S3Server:
+    port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,

@@ -19,7 +19,8 @@ import pytest
 
 from model_store import open_store
 from tests.compose_runner import ROOT, command, environment, load_compose, start
-from tests.conftest import free_port, run_cli
+from tests.conftest import free_port, run_cli, start_server, stop_server
+from tests.model_store.conftest import publish_tiny
 from tests.s3server import start_s3_server
 
 pytestmark = pytest.mark.slow  # trains, then runs three servers
@@ -186,3 +187,43 @@ def test_replicas_on_one_bucket_switch_together_behind_nginx_with_no_failed_requ
             except subprocess.TimeoutExpired:
                 proc.kill()
         s3.stop()
+
+
+def test_a_bucket_outage_neither_stops_serving_nor_hides_itself(tmp_path, monkeypatch):
+    """The bucket is down when a replica starts: it answers /health, and 503 with
+    Retry-After elsewhere. The bucket comes up with a model: the replica turns ready. The
+    bucket goes down again: loaded models keep serving and /ready names the problem."""
+    port = free_port()
+    down = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+    env = {**down, "AE_WORKERS": "1", "AE_ALIAS_POLL_S": "0.5", "AE_DEFAULT_MODEL": "tiny",
+           "AE_CVAE_MODEL": "tiny"}  # fmt: skip
+    server = start_server("s3://outage/models", tmp_path / "api.log", env, wait_ready=False)
+    s3 = None
+    try:
+        with server.client() as c:
+            assert c.get("/health").status_code == 200
+            assert c.get("/ready").status_code == 503
+            r = c.post("/sample", json={"count": 1, "seed": 0})
+            assert r.status_code == 503 and "retry-after" in r.headers, r.text
+
+            s3 = start_s3_server(port=port)
+            s3.new_bucket("outage")
+            for key, value in down.items():
+                monkeypatch.setenv(key, value)
+            publish_tiny(open_store("s3://outage/models"))
+            wait_until(
+                lambda: c.get("/ready").status_code == 200, 60, "ready once the bucket is up"
+            )
+            assert c.post("/sample", json={"count": 1, "seed": 0}).json()["version"] == 1
+
+            s3.stop()
+            s3 = None
+            wait_until(lambda: c.get("/ready").json().get("problems"), 30, "/ready naming it")
+            for _ in range(10):
+                assert c.post("/sample", json={"count": 1, "seed": 0}).status_code == 200
+            assert c.get("/health").status_code == 200
+    finally:
+        stop_server(server)
+        if s3 is not None:
+            s3.stop()
