@@ -72,8 +72,9 @@ def main() -> None:
     )
     # The workers share one listening socket. By default libuv (under uvloop) accepts every
     # pending connection at once, so the first worker to wake took all four of four new
-    # connections in two runs out of three, and the other core idled. One accept per turn
-    # spreads them (libuv's own switch for multi-process servers).
+    # connections in two runs out of three, and the other core idled. service.accept takes
+    # over accepting (least connections first); with AE_BALANCE_CONNECTIONS=false, one
+    # accept per turn at least spreads them a little (libuv's own switch).
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
     # prometheus_client's multiprocess mode: set before any worker imports it.
     own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
@@ -81,8 +82,9 @@ def main() -> None:
         "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-metrics-")
     )
     if not own_dir:  # values of an earlier run would add up with this one's
-        for stale in Path(metrics_dir).glob("*.db"):
-            stale.unlink()
+        for pattern in ("*.db", "conns_*"):  # and connection counts of an earlier run
+            for stale in Path(metrics_dir).glob(pattern):
+                stale.unlink()
     try:
         uvicorn.run(
             "service.app:create_app_from_env",
@@ -90,6 +92,10 @@ def main() -> None:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            # Several workers share the socket: accept least-connections first (service.accept).
+            loop="service.accept:new_event_loop"
+            if settings.workers > 1 and settings.balance_connections
+            else "auto",
             log_level=settings.log_level,
             access_log=settings.access_log,
             timeout_graceful_shutdown=max(1, round(settings.drain_s)),

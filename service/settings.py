@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     workers: int | None = Field(
         None, ge=1, description="worker processes (default: one per core, at most 8)"
     )
+    balance_connections: bool = Field(
+        True,
+        description="with several workers, the one with the fewest open connections accepts "
+        "the next (false: whichever the kernel wakes first)",
+    )
     api_key: SecretStr | None = Field(None, description="when set, required as X-API-Key")
     cors_origins: list[str] = Field(default_factory=list, description="origins granted CORS")
     alias_poll_s: float = Field(1.0, description="how often served aliases are checked")

@@ -120,3 +120,42 @@ def test_every_worker_follows_a_promote_and_metrics_add_up_across_workers(tmp_pa
         assert versions == {2}
     finally:
         stop_server(server)
+
+
+@pytest.mark.slow
+def test_a_few_keep_alive_clients_spread_over_both_workers(tmp_path):
+    """Issue 9's 4-connection case: left to the kernel, all four connections often landed
+    on one worker. The board each worker keeps (service.accept) shows where they went."""
+    store = LocalStore(tmp_path / "store")
+    publish(store, 0)
+    board = tmp_path / "shared"
+    board.mkdir()
+    env = {**ENV, "AE_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(board)}
+    server = start_server(store.root, tmp_path / "log", env)
+    try:
+        splits = []
+        for _ in range(8):
+            clients = [httpx.Client(base_url=server.url, timeout=30) for _ in range(4)]
+            go = threading.Barrier(4)
+
+            def connect(c: httpx.Client, go: threading.Barrier) -> None:
+                go.wait()  # four connections at once, as wrk -c4 opens them
+                assert c.post("/sample", json={"count": 1}).status_code == 200
+
+            threads = [threading.Thread(target=connect, args=(c, go)) for c in clients]
+            try:
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(30)
+                counts = sorted(int.from_bytes((board / f.name).read_bytes()[:8], "little")
+                                for f in board.glob("conns_*"))  # fmt: skip
+                splits.append(counts)
+            finally:
+                for c in clients:
+                    c.close()
+            time.sleep(0.3)  # the workers see the connections close
+        assert all(len(s) == 2 and min(s) >= 1 for s in splits), splits
+        assert splits.count([2, 2]) >= 6, splits
+    finally:
+        stop_server(server)
