@@ -143,3 +143,28 @@ def server(trained_store, tmp_path_factory) -> Iterator[Server]:
 def client(server) -> Iterator[httpx.Client]:
     with server.client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server process (moto) for the session; each test takes its own bucket."""
+    from tests.s3server import start_s3_server
+
+    server = start_s3_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store(request, tmp_path, monkeypatch):
+    """An empty store: a directory, or a fresh bucket (with a prefix) on the S3 server. The
+    AWS variables are set in this process, so processes it starts (publishers, servers)
+    reach the same bucket."""
+    from model_store import LocalStore, open_store
+
+    if request.param == "local":
+        return LocalStore(tmp_path / "store")
+    server = request.getfixturevalue("s3_server")
+    for key, value in server.env.items():
+        monkeypatch.setenv(key, value)
+    return open_store(f"s3://{server.new_bucket()}/team/models")

@@ -29,7 +29,7 @@ from tests import loadgen
 from tests.conftest import ROOT, start_server, stop_server
 from tests.e2e.test_operations import ENV, Load, publish
 from tests.e2e.test_serving import metric
-from tests.model_store.conftest import fields
+from tests.model_store.conftest import fields, leftovers, raw_get, raw_put
 
 HEAVY = ModelConfig(
     family="vae", backbone="conv", latent_dim=20, hidden=(1024,), conv_channels=(64, 128)
@@ -306,9 +306,9 @@ def test_a_worker_killed_comes_back_and_only_its_requests_fail(tmp_path):
 PUBLISH_FOREVER = """
 import sys, torch
 from autoencoders import ModelConfig, build_model
-from model_store import LocalStore, publish_model
-from tests.model_store.conftest import fields
-store = LocalStore(sys.argv[1])
+from model_store import open_store, publish_model
+from tests.model_store.conftest import fields, leftovers, raw_get, raw_put
+store = open_store(sys.argv[1])
 config = ModelConfig(family="vae", backbone="linear", latent_dim=20, hidden=(1536,))
 print("started", flush=True)
 while True:
@@ -317,11 +317,12 @@ while True:
 
 
 @pytest.mark.slow
-def test_publishes_killed_at_random_points_are_never_visible_or_served(tmp_path):
-    """Battery 22 with a server: it follows `latest` while publishes are killed mid-way."""
-    store = LocalStore(tmp_path / "store")
+def test_publishes_killed_at_random_points_are_never_visible_or_served(tmp_path, any_store):
+    """Battery 22 with a server, on each backend: it follows `latest` while publishes are
+    killed mid-way."""
+    store = any_store
     publish(store, 0)
-    server = start_server(store.root, tmp_path / "log", ENV)
+    server = start_server(store.location, tmp_path / "log", ENV)
     rng = random.Random(22)
     try:
         request = ("POST", "/sample", loadgen.body({"count": 1, "version": "latest"}))
@@ -331,7 +332,7 @@ def test_publishes_killed_at_random_points_are_never_visible_or_served(tmp_path)
         loader.start()
         kills = 0
         while loader.is_alive() and kills < 12:
-            proc = subprocess.Popen([sys.executable, "-c", PUBLISH_FOREVER, str(store.root)],
+            proc = subprocess.Popen([sys.executable, "-c", PUBLISH_FOREVER, store.location],
                                     cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
             assert proc.stdout.readline().strip() == "started"
             time.sleep(rng.uniform(0.05, 1.5))
@@ -354,16 +355,19 @@ def test_publishes_killed_at_random_points_are_never_visible_or_served(tmp_path)
     assert ready["problems"] == {}
     assert served <= set(versions)
     store.clean()  # what the killed publishers left behind
-    assert not [p for p in (store.root / "digits").iterdir() if p.name.startswith(".publish-")]
+    assert leftovers(store, "digits") == []
 
 
 @pytest.mark.slow
-def test_promote_under_load_then_a_wrong_model_is_refused_with_no_failed_request(tmp_path):
-    """Battery 24: promote v2 during a load, then v3, whose weights are valid safetensors
-    of another model (a manifest that matches them: only the probe can tell)."""
-    store = LocalStore(tmp_path / "store")
+def test_promote_under_load_then_a_wrong_model_is_refused_with_no_failed_request(
+    tmp_path, any_store
+):
+    """Battery 24, on each backend: promote v2 during a load, then v3, whose weights are
+    valid safetensors of another model (a manifest that matches them: only the probe can
+    tell)."""
+    store = any_store
     publish(store, 0)
-    server = start_server(store.root, tmp_path / "log", ENV)
+    server = start_server(store.location, tmp_path / "log", ENV)
     not_ready: list[int] = []
     stop = threading.Event()
 
@@ -385,12 +389,12 @@ def test_promote_under_load_then_a_wrong_model_is_refused_with_no_failed_request
             load.wait_for_version(two.version, promoted)
             # v3: the architecture of v1 and v2, the weights of a differently seeded model.
             three = publish(store, 3)
-            v3 = store.root / "digits" / str(three.version)
-            other = bytes((store.root / "digits" / "1" / "weights.safetensors").read_bytes())
-            (v3 / "weights.safetensors").write_bytes(other)
-            manifest = json.loads((v3 / "manifest.json").read_text())
+            v3 = f"digits/{three.version}"
+            other = raw_get(store, "digits/1/weights.safetensors")
+            raw_put(store, f"{v3}/weights.safetensors", other)
+            manifest = json.loads(raw_get(store, f"{v3}/manifest.json"))
             manifest["files"]["weights.safetensors"] = sha256(other)
-            (v3 / "manifest.json").write_text(json.dumps(manifest))
+            raw_put(store, f"{v3}/manifest.json", json.dumps(manifest).encode())
             store.set_alias("digits", "production", three.version)
             time.sleep(3)
             last = time.monotonic()

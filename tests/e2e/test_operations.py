@@ -27,11 +27,12 @@ def publish(store: LocalStore, seed: int, name: str = "digits"):
 
 
 class Load:
-    """Clients calling /sample in a loop; records (time sent, version) of every answer, and
-    failures."""
+    """Clients calling /sample in a loop; records (time sent, version) of every answer, the
+    replica behind a balancer that answered (its X-Replica header, if any), and failures."""
 
     def __init__(self, url: str, clients: int = 4, headers: dict | None = None) -> None:
         self.url, self.versions, self.failures = url, [], []
+        self.answers: list[tuple[float, str | None, int]] = []  # (sent, replica, version)
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(headers,)) for _ in range(clients)]
 
@@ -45,7 +46,9 @@ class Load:
                     self.failures.append(repr(exc))
                     continue
                 if r.status_code == 200:
-                    self.versions.append((sent, r.json()["version"]))
+                    version = r.json()["version"]
+                    self.versions.append((sent, version))
+                    self.answers.append((sent, r.headers.get("x-replica"), version))
                 else:
                     self.failures.append(f"{r.status_code} {r.text[:200]}")
 

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from model_store import open_store
 from tests.compose_runner import ROOT, command, environment, load_compose, start
 from tests.conftest import free_port, run_cli, start_server, stop_server
+from tests.e2e.test_operations import Load
 from tests.model_store.conftest import publish_tiny
 from tests.s3server import start_s3_server
 
@@ -71,39 +71,6 @@ def wait_until(check, timeout: float, what: str) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"{what} not within {timeout} s")
-
-
-class Load:
-    """Clients calling /sample through the balancer; records (time sent, replica, version)."""
-
-    def __init__(self, url: str, clients: int = 4) -> None:
-        self.url, self.answers, self.failures = url, [], []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._run) for _ in range(clients)]
-
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as c:
-            while not self.stop.is_set():
-                sent = time.monotonic()
-                try:
-                    r = c.post("/sample", json={"count": 2, "seed": 0})
-                except httpx.HTTPError as exc:
-                    self.failures.append(repr(exc))
-                    continue
-                if r.status_code == 200:
-                    self.answers.append((sent, r.headers["x-replica"], r.json()["version"]))
-                else:
-                    self.failures.append(f"{r.status_code} {r.text[:200]}")
-
-    def __enter__(self):
-        for t in self.threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        for t in self.threads:
-            t.join(30)
 
 
 def test_replicas_on_one_bucket_switch_together_behind_nginx_with_no_failed_request(

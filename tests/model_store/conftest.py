@@ -4,14 +4,11 @@ as a tamperer or an auditor would."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
 from autoencoders import ModelConfig, build_model
-from model_store import LocalStore, Store, open_store, publish_model
-from tests.s3server import S3Server, start_s3_server
+from model_store import LocalStore, Store, publish_model
 
 TINY_VAE = ModelConfig(family="vae", backbone="linear", latent_dim=4, hidden=(16,))
 
@@ -32,23 +29,10 @@ def publish_tiny(store: Store, name: str = "tiny", seed: int = 0, **kw):
     return publish_model(store, name, model, TINY_VAE, fields(), **kw), model
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    server = start_s3_server()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request, tmp_path, monkeypatch) -> Store:
-    """An empty store: a directory, or a fresh bucket (with a prefix) on the S3 server. The
-    AWS variables are set in this process, so processes it spawns reach the same bucket."""
-    if request.param == "local":
-        return LocalStore(tmp_path / "store")
-    server = request.getfixturevalue("s3_server")
-    for key, value in server.env.items():
-        monkeypatch.setenv(key, value)
-    return open_store(f"s3://{server.new_bucket()}/team/models")
+@pytest.fixture
+def store(any_store) -> Store:
+    """An empty store on each backend (`any_store` in tests/conftest.py)."""
+    return any_store
 
 
 def raw_put(store: Store, key: str, data: bytes) -> None:
