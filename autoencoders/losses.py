@@ -7,6 +7,7 @@ pytorch/examples' VAE prints, so figures compare.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -30,6 +31,24 @@ def negative_elbo(
     rec = F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
     kl = kl_to_standard_normal(mu, logvar)
     return ElboTerms(loss=(rec + kl).mean(), reconstruction=rec.mean(), kl=kl.mean())
+
+
+def log_importance_weights(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+) -> torch.Tensor:
+    """log p(x|z) + log p(z) - log q(z|x) per row, in nats: a Bernoulli decoder, the N(0, I)
+    prior and a diagonal Gaussian posterior. The mean of exp() over z ~ q(z|x) is p(x); its
+    log-mean-exp over k samples is the IWAE bound (Burda, Grosse and Salakhutdinov, 2016),
+    which tightens towards log p(x) as k grows (k = 1: the ELBO)."""
+    log_px = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
+    log_2pi = math.log(2 * math.pi)
+    log_pz = -0.5 * (z.pow(2) + log_2pi).sum(1)
+    log_qz = -0.5 * ((z - mu).pow(2) / logvar.exp() + logvar + log_2pi).sum(1)
+    return log_px + log_pz - log_qz
 
 
 def per_image_mse(reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--quiet"]
-TINY_TRAIN = ["--epochs", "2", "--limit-train", "1000", "--limit-test", "200"]
+TINY_TRAIN = [
+    "--epochs",
+    "2",
+    "--limit-train",
+    "1000",
+    "--limit-test",
+    "200",
+    "--iwae-images",
+    "20",
+]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:

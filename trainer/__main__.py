@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--lr-schedule", choices=LR_SCHEDULES, default="constant", help="cosine: anneal to 0"
     )
+    t.add_argument(
+        "--iwae-k",
+        type=int,
+        default=1000,
+        help="VAE/CVAE: importance samples for the test -log p(x) (0: skip)",
+    )
+    t.add_argument(
+        "--iwae-images",
+        type=int,
+        default=100,
+        help="VAE/CVAE: test images the -log p(x) estimate uses",
+    )
     t.add_argument("--kl-weight", type=float, default=1.0, help="VAE/CVAE KL weight (beta-VAE)")
     t.add_argument("--multilabel", action="store_true", help="classifier of face attributes")
     t.add_argument("--seed", type=int, default=0)
@@ -125,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                 classifier=args.classifier,
                 aliases=tuple(args.alias),
                 promote_first=not args.no_promote,
+                iwae_k=args.iwae_k,
+                iwae_images=args.iwae_images,
             )
             group, device = distributed.start(args.device)
             try:

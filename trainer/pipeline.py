@@ -43,6 +43,8 @@ class TrainSpec:
     classifier: str | None = None  # judge for a CVAE's conditional accuracy: name[@version]
     aliases: tuple[str, ...] = field(default_factory=tuple)
     promote_first: bool = True
+    iwae_k: int = 1000  # importance samples for the test log-likelihood (VAEs; 0: skip)
+    iwae_images: int = 100  # test images it is estimated on
 
 
 def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
@@ -148,7 +150,7 @@ def run(
             raise ValueError(f"{spec.classifier} is a {loaded.config.family}, not a classifier")
         judge, evaluated_with["classifier"] = loaded.module, loaded.ref
     latents = fit_latents(model, data) if config.family in ("linear-ae", "conv-ae") else {}
-    metrics = evaluate(model, config, data, judge, latents)
+    metrics = evaluate(model, config, data, judge, latents, spec.iwae_k, spec.iwae_images)
     if latents:
         metrics.update(_prior_fit(model, data, latents))
     present = data.present(data.test_attrs) if data.test_attrs is not None else None

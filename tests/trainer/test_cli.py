@@ -23,6 +23,10 @@ def test_every_family_publishes_metrics_and_report_images(trained_store):
     vae = _manifest(trained_store, "mnist-vae")
     assert vae["family"] == "vae" and vae["latent_size"] == 20
     assert vae["metrics"]["test_negative_elbo_nats"] > 0
+    # The IWAE estimate of -log p(x) (k=1000 by default) on the images it names.
+    m = vae["metrics"]
+    assert (m["iwae_k"], m["iwae_images"]) == (1000, 20)
+    assert 0 < m["test_iwae_nll_nats"] < m["test_iwae_images_negative_elbo_nats"]
     assert 0 < vae["metrics"]["test_reconstruction_mse"] < 0.2
     assert vae["dataset"]["name"].startswith("mnist-sample")
     assert vae["training"]["seed"] == 0 and len(vae["training"]["history"]) == 2
