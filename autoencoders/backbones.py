@@ -16,16 +16,38 @@ from torch import nn
 
 from autoencoders.config import ModelConfig
 
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
 
-def _mlp(widths: list[int], dropout: float = 0.0, last_activation: bool = True) -> nn.Sequential:
+
+def _mlp(
+    widths: list[int], dropout: float = 0.0, last_activation: bool = True, activation: str = "relu"
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(pairwise(widths)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2 or last_activation:
-            layers.append(nn.ReLU())
+            layers.append(_ACTIVATIONS[activation]())
             if dropout:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+class ConditionedMLP(nn.Module):
+    """A decoder MLP whose every layer also reads the condition (a one-hot class): the
+    label stays within reach of the output, so the decoder has no reason to look for the
+    class in the code. widths[0] is the code alone; the condition is added to every input."""
+
+    def __init__(self, widths: list[int], condition_dim: int, activation: str) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a + condition_dim, b) for a, b in pairwise(widths))
+        self.act = _ACTIVATIONS[activation]()
+
+    def forward(self, h: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            h = layer(torch.cat([h, condition], dim=1))
+            if i < len(self.layers) - 1:
+                h = self.act(h)
+        return h
 
 
 def conv_sizes(size: int, stages: int) -> list[int]:
@@ -40,11 +62,12 @@ class EncoderBody(nn.Module):
     def __init__(self, config: ModelConfig, condition_dim: int = 0) -> None:
         super().__init__()
         self.conv: nn.Module
+        act = _ACTIVATIONS[config.activation]
         if config.effective_backbone == "conv":
             chans = [config.channels, *config.conv_channels]
             stages: list[nn.Module] = []
             for a, b in pairwise(chans):
-                stages += [nn.Conv2d(a, b, kernel_size=3, stride=2, padding=1), nn.ReLU()]
+                stages += [nn.Conv2d(a, b, kernel_size=3, stride=2, padding=1), act()]
             self.conv = nn.Sequential(*stages)
             hs = conv_sizes(config.height, len(config.conv_channels))[-1]
             ws = conv_sizes(config.width, len(config.conv_channels))[-1]
@@ -52,7 +75,8 @@ class EncoderBody(nn.Module):
         else:
             self.conv = nn.Identity()
             flat = config.channels * config.height * config.width
-        self.mlp = _mlp([flat + condition_dim, *config.hidden], config.dropout)
+        self.mlp = _mlp([flat + condition_dim, *config.hidden], config.dropout,
+                        activation=config.activation)  # fmt: skip
         self.out_features = config.hidden[-1] if config.hidden else flat + condition_dim
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
@@ -73,14 +97,20 @@ class DecoderBody(nn.Module):
     def __init__(self, config: ModelConfig, condition_dim: int = 0) -> None:
         super().__init__()
         self.shape = config.input_shape
+        self.act = _ACTIVATIONS[config.activation]()
+        self.all_layers = bool(condition_dim) and config.condition_all_layers
         widths = [config.latent_dim + condition_dim, *reversed(config.hidden)]
+        if self.all_layers:
+            widths[0] = config.latent_dim  # ConditionedMLP adds the condition to every layer
         self.stages = nn.ModuleList()
+        self.mlp: nn.Module
         if config.effective_backbone == "conv":
             chans = list(config.conv_channels)
             hsz = conv_sizes(config.height, len(chans))
             wsz = conv_sizes(config.width, len(chans))
             self.grid = (chans[-1], hsz[-1], wsz[-1])
-            self.mlp = _mlp([*widths, chans[-1] * hsz[-1] * wsz[-1]])
+            self.mlp = self._mlp([*widths, chans[-1] * hsz[-1] * wsz[-1]], True, config,
+                                 condition_dim)  # fmt: skip
             out_chans = [*reversed(chans[:-1]), config.channels]
             in_chans = list(reversed(chans))
             for i, (a, b) in enumerate(zip(in_chans, out_chans, strict=True)):
@@ -96,12 +126,42 @@ class DecoderBody(nn.Module):
                 )
         else:
             self.grid = None
-            self.mlp = _mlp([*widths, math.prod(config.input_shape)], last_activation=False)
+            self.mlp = self._mlp([*widths, math.prod(config.input_shape)], False, config,
+                                 condition_dim)  # fmt: skip
+
+    def _mlp(
+        self, widths: list[int], last_activation: bool, config: ModelConfig, condition_dim: int
+    ) -> nn.Module:
+        if self.all_layers:  # its last activation, if any, is applied in forward
+            return ConditionedMLP(widths, condition_dim, config.activation)
+        return _mlp(widths, last_activation=last_activation, activation=config.activation)
+
+    def output_layer(self) -> nn.Module:
+        """The layer whose bias is the logit every pixel starts from."""
+        if self.stages:
+            return self.stages[-1]
+        return self.mlp.layers[-1] if self.all_layers else self.mlp[-1]
+
+    @torch.no_grad()
+    def init_output_bias(self, mean_image: torch.Tensor) -> None:
+        """Start the decoder at the data's mean image (its logit per pixel, or per channel
+        for a conv body) instead of grey: the first steps then learn digits, not the
+        background."""
+        p = mean_image.clamp(1e-3, 1 - 1e-3)
+        if self.stages:
+            p = p.flatten(1).mean(1)
+        self.output_layer().bias.copy_(torch.log(p / (1 - p)).flatten())
 
     def forward(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
-        if condition is not None:
-            z = torch.cat([z, condition], dim=1)
-        h = self.mlp(z)
+        if self.all_layers:
+            if condition is None:
+                raise ValueError("this decoder needs its condition")
+            h = self.mlp(z, condition)
+            h = h if self.grid is None else self.act(h)
+        else:
+            if condition is not None:
+                z = torch.cat([z, condition], dim=1)
+            h = self.mlp(z)
         if self.grid is None:
             return h.view(-1, *self.shape)
         h = h.view(-1, *self.grid)
@@ -111,5 +171,5 @@ class DecoderBody(nn.Module):
                 h = torch.cat([h, planes], dim=1)
             h = stage(h)
             if i < len(self.stages) - 1:
-                h = torch.relu(h)
+                h = self.act(h)
         return h

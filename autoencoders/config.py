@@ -11,6 +11,7 @@ from typing import Any
 
 FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae", "classifier")
 BACKBONES = ("linear", "conv")
+ACTIVATIONS = ("relu", "silu")
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,20 @@ class ModelConfig:
     dropout: float = 0.0
     # Classifier only: independent yes/no outputs (face attributes) instead of one class.
     multilabel: bool = False
+    # Of the autoencoders' fully connected and conv layers (classifiers keep ReLU).
+    activation: str = "relu"
+    # Conditional families: the one-hot class enters every fully connected decoder layer,
+    # not only the first (conv stages always receive it).
+    condition_all_layers: bool = False
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
+        if self.activation not in ACTIVATIONS:
+            known = ", ".join(ACTIVATIONS)
+            raise ValueError(f"unknown activation {self.activation!r}; known: {known}")
         if min(self.channels, self.height, self.width, self.latent_dim) < 1:
             raise ValueError("channels, height, width and latent_dim must be positive")
         if self.family in ("cvae", "classifier") and self.num_classes < 2:

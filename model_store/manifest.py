@@ -69,6 +69,12 @@ class TrainingInfo(BaseModel):
     learning_rate: float
     kl_weight: float = Field(1.0, description="VAE KL weight in training (1: the ELBO)")
     lr_schedule: str = Field("constant", description="constant, or cosine (decays to 0)")
+    kl_anneal: float = Field(
+        0.0, description="share of the steps over which kl_weight fell linearly to 1 (0: none)"
+    )
+    shift_pixels: int = Field(0, description="each training image moved by up to this many pixels")
+    code_critic: float = Field(0.0, description="CVAE: weight of the adversary on the code")
+    clip_grad_norm: float = Field(0.0, description="gradient norm limit per step (0: none)")
     seed: int
     device: str
     processes: int = Field(1, description="processes that trained it together (torchrun)")

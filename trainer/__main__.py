@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from autoencoders import FAMILIES, ModelConfig
+from autoencoders import ACTIVATIONS, FAMILIES, ModelConfig
 from model_store import StoreError, open_store
 from model_store.location import HELP as STORE_HELP
 from trainer import distributed
@@ -68,6 +68,23 @@ def _parser() -> argparse.ArgumentParser:
         help="VAE/CVAE: test images the -log p(x) estimate uses",
     )
     t.add_argument("--kl-weight", type=float, default=1.0, help="VAE/CVAE KL weight (beta-VAE)")
+    t.add_argument(
+        "--kl-anneal",
+        type=float,
+        default=0.0,
+        help="share of the steps over which --kl-weight falls linearly to 1 (0: constant)",
+    )
+    t.add_argument("--shift-pixels", type=int, default=0, help="VAEs: random shift per image")
+    t.add_argument(
+        "--code-critic", type=float, default=0.0, help="CVAE: adversary keeping the class out"
+    )
+    t.add_argument("--clip-grad-norm", type=float, default=0.0, help="0: no limit")
+    t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
+    t.add_argument(
+        "--condition-all-layers",
+        action="store_true",
+        help="CVAE: the class enters every decoder layer",
+    )
     t.add_argument("--multilabel", action="store_true", help="classifier of face attributes")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1")
@@ -123,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                 dropout=args.dropout,
                 num_classes=2 if args.family in ("cvae", "classifier") else 0,  # fitted to the data
                 multilabel=args.multilabel,
+                activation=args.activation,
+                condition_all_layers=args.condition_all_layers,
             )
             spec = TrainSpec(
                 name=args.name,
@@ -132,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
                 learning_rate=args.lr,
                 kl_weight=args.kl_weight,
                 lr_schedule=args.lr_schedule,
+                kl_anneal=args.kl_anneal,
+                shift_pixels=args.shift_pixels,
+                code_critic=args.code_critic,
+                clip_grad_norm=args.clip_grad_norm,
                 seed=args.seed,
                 device=args.device,
                 classifier=args.classifier,

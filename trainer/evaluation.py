@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from autoencoders import ModelConfig
@@ -103,15 +104,45 @@ def attribute_edit_metrics(
 
 @torch.inference_mode()
 def conditional_accuracy(
-    cvae: nn.Module, classifier: nn.Module, num_classes: int, per_class: int = SAMPLES_PER_CLASS
+    cvae: nn.Module,
+    classifier: nn.Module,
+    num_classes: int,
+    per_class: int = SAMPLES_PER_CLASS,
+    shared_noise: bool = False,
 ) -> float:
-    """Share of digits drawn from the prior per requested class that the classifier names."""
+    """Share of digits drawn from the prior per requested class that the classifier names.
+    With `shared_noise`, every class is drawn from the same `per_class` codes (as
+    /cvae-sample's shared_noise does); otherwise each image has its own code."""
     cvae.eval()
     gen = torch.Generator().manual_seed(EVAL_SEED)
     labels = torch.arange(num_classes).repeat_interleave(per_class)
-    z = torch.randn(len(labels), cvae.config.latent_dim, generator=gen)
+    if shared_noise:
+        z = torch.randn(per_class, cvae.config.latent_dim, generator=gen).repeat(num_classes, 1)
+    else:
+        z = torch.randn(len(labels), cvae.config.latent_dim, generator=gen)
     images = cvae.decode(z, labels)
     return classifier_accuracy(classifier, images, labels)
+
+
+def code_class_accuracy(cvae: nn.Module, data: Dataset, steps: int = 300) -> float:
+    """How much of the class a CVAE's codes still carry: a classifier (one hidden layer
+    of 256) trained on the posterior means of the training images, scored on the test
+    images' means. Near chance (1 / classes) means the class lives in the label alone."""
+    cvae.eval()
+    with torch.no_grad():  # not inference_mode: the probe's autograd reads these codes
+        train_z = cvae.encode(data.train_x, data.train_y).mu
+        test_z = cvae.encode(data.test_x, data.test_y).mu
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(EVAL_SEED)
+        probe = nn.Sequential(
+            nn.Linear(train_z.shape[1], 256), nn.ReLU(), nn.Linear(256, cvae.config.num_classes)
+        )
+        opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
+        for _ in range(steps):  # full batch: 4,000 codes of 32 numbers
+            opt.zero_grad()
+            F.cross_entropy(probe(train_z), data.train_y).backward()
+            opt.step()
+    return classifier_accuracy(probe, test_z, data.test_y)
 
 
 @torch.inference_mode()
@@ -179,10 +210,14 @@ def evaluate(
                 model, config, x[:n], y[:n]
             )
             metrics["iwae_k"], metrics["iwae_images"] = float(iwae_k), float(n)
+    if config.family == "cvae":
+        metrics["code_class_accuracy"] = code_class_accuracy(model, data)
     if config.family == "cvae" and classifier is not None:
-        metrics["conditional_accuracy"] = conditional_accuracy(
-            model, classifier, config.num_classes
-        )
+        for shared, key in ((False, "conditional_accuracy"),
+                            (True, "conditional_accuracy_shared_noise")):  # fmt: skip
+            metrics[key] = conditional_accuracy(
+                model, classifier, config.num_classes, shared_noise=shared
+            )
     if latents and "directions_plain" in latents and classifier is not None:
         metrics.update(attribute_edit_metrics(model, classifier, data, latents))
     return metrics

@@ -38,6 +38,10 @@ class TrainSpec:
     learning_rate: float = 1e-3
     kl_weight: float = 1.0
     lr_schedule: str = "constant"  # or "cosine": decays to 0 by the last epoch
+    kl_anneal: float = 0.0  # share of the steps over which kl_weight falls to 1 (0: constant)
+    shift_pixels: int = 0  # VAEs: each training image moved by up to this many pixels
+    code_critic: float = 0.0  # CVAE: weight of the adversary that keeps the class out of codes
+    clip_grad_norm: float = 0.0  # > 0: gradients scaled down to at most this norm
     seed: int = 0
     device: str = "auto"
     classifier: str | None = None  # judge for a CVAE's conditional accuracy: name[@version]
@@ -137,6 +141,10 @@ def run(
         kl_weight=spec.kl_weight,
         lr_schedule=spec.lr_schedule,
         group=group,
+        shift_pixels=spec.shift_pixels,
+        kl_anneal=spec.kl_anneal,
+        code_critic=spec.code_critic,
+        clip_grad_norm=spec.clip_grad_norm,
     )
     duration = time.perf_counter() - started
     if not group.main:
@@ -178,6 +186,10 @@ def run(
             learning_rate=spec.learning_rate,
             kl_weight=spec.kl_weight,
             lr_schedule=spec.lr_schedule,
+            kl_anneal=spec.kl_anneal,
+            shift_pixels=spec.shift_pixels,
+            code_critic=spec.code_critic,
+            clip_grad_norm=spec.clip_grad_norm,
             seed=spec.seed,
             device=str(device),
             processes=group.world,

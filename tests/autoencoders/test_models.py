@@ -18,16 +18,26 @@ FAMILIES = [
     pytest.param("vae", "conv", VAE, id="vae-conv"),
     pytest.param("cvae", "conv", CVAE, id="cvae-conv"),
     pytest.param("cvae", "linear", CVAE, id="cvae-linear"),
+    pytest.param("cvae", "linear-all-layers", CVAE, id="cvae-linear-all-layers"),
+    pytest.param("cvae", "conv-all-layers", CVAE, id="cvae-conv-all-layers"),
 ]
+
+
+def _config(family: str, backbone: str, **kwargs) -> ModelConfig:
+    """FAMILIES' rows as configs: "-all-layers" conditions every decoder layer (with SiLU)."""
+    all_layers = backbone.endswith("-all-layers")
+    return ModelConfig(family=family, backbone=backbone.removesuffix("-all-layers"),
+                       condition_all_layers=all_layers,
+                       activation="silu" if all_layers else "relu",
+                       num_classes=10 if family == "cvae" else 0, **kwargs)  # fmt: skip
 
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize(("family", "backbone", "cls"), FAMILIES)
 def test_autoencoder_round_trips_the_configured_shape(shape, family, backbone, cls):
     c, h, w = shape
-    config = ModelConfig(family=family, backbone=backbone, channels=c, height=h, width=w,
-                         latent_dim=7, hidden=(32,), conv_channels=(8, 16),
-                         num_classes=10 if family == "cvae" else 0)  # fmt: skip
+    config = _config(family, backbone, channels=c, height=h, width=w, latent_dim=7,
+                     hidden=(32,), conv_channels=(8, 16))  # fmt: skip
     model = build_model(config).eval()
     assert isinstance(model, cls)
     x = torch.rand(5, c, h, w)
@@ -42,8 +52,7 @@ def test_autoencoder_round_trips_the_configured_shape(shape, family, backbone, c
 
 @pytest.mark.parametrize(("family", "backbone", "cls"), FAMILIES)
 def test_model_is_rebuilt_from_its_config_alone(family, backbone, cls):
-    config = ModelConfig(family=family, backbone=backbone, latent_dim=5, hidden=(16,),
-                         num_classes=10 if family == "cvae" else 0)  # fmt: skip
+    config = _config(family, backbone, latent_dim=5, hidden=(16,))
     original = build_model(config).eval()
     rebuilt = build_model(ModelConfig.from_dict(config.to_dict())).eval()
     rebuilt.load_state_dict(original.state_dict())
@@ -61,6 +70,47 @@ def test_cvae_decoder_uses_the_class():
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match="needs labels"):
         model.decode(z)
+
+
+def test_a_decoder_conditioned_in_every_layer_reads_the_class_in_every_layer():
+    config = ModelConfig(family="cvae", backbone="linear", latent_dim=4, hidden=(16, 8),
+                         num_classes=10, condition_all_layers=True)  # fmt: skip
+    layers = build_model(config).decoder.mlp.layers
+    assert [layer.in_features for layer in layers] == [4 + 10, 8 + 10, 16 + 10]
+    with pytest.raises(ValueError, match="needs"):
+        build_model(config).decode(torch.zeros(1, 4))
+
+
+def test_new_options_leave_published_models_weights_as_they_were():
+    """A model published before `activation` and `condition_all_layers` existed has a
+    config without them: it must rebuild with the same parameter names and shapes."""
+    for backbone in ("linear", "conv"):
+        old = ModelConfig.from_dict({"family": "cvae", "backbone": backbone, "latent_dim": 4,
+                                     "hidden": [16], "num_classes": 10})  # fmt: skip
+        shapes = {k: tuple(v.shape) for k, v in build_model(old).state_dict().items()}
+        assert "decoder.mlp.0.weight" in shapes
+        assert shapes["decoder.mlp.0.weight"] == (16, 4 + 10)
+        silu = build_model(ModelConfig(**{**old.to_dict(), "activation": "silu"}))
+        assert {k: tuple(v.shape) for k, v in silu.state_dict().items()} == shapes
+
+
+@pytest.mark.parametrize("backbone", ["linear", "conv"])
+def test_the_decoder_starts_at_the_mean_image(backbone):
+    config = ModelConfig(family="vae", backbone=backbone, latent_dim=4, hidden=(16,),
+                         conv_channels=(8, 16))  # fmt: skip
+    model = build_model(config).eval()
+    mean = torch.rand(1, 28, 28) * 0.8 + 0.1
+    model.decoder.init_output_bias(mean)
+    with torch.no_grad():
+        model.decoder.output_layer().weight.zero_()
+        out = model.decode(torch.randn(3, 4))
+    expected = mean if backbone == "linear" else mean.mean().expand_as(mean)
+    assert torch.allclose(out, expected.expand_as(out), atol=1e-5)
+
+
+def test_config_refuses_an_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation"):
+        ModelConfig(family="vae", activation="tanh")
 
 
 def test_classifier_gives_one_logit_per_class():

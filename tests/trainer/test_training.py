@@ -1,0 +1,104 @@
+"""The training recipe's pieces: KL annealing, per-image shifts, the code critic, and the
+check that a CVAE's codes carry no class."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from autoencoders import ModelConfig, build_model
+from autoencoders.encoding import Encoding
+from model_store import LocalStore, load_model
+from trainer.datasets.mnist import load_embedded_sample
+from trainer.evaluation import code_class_accuracy
+from trainer.pipeline import TrainSpec, run
+from trainer.training import CodeCritic, TrainingDiverged, _shift_each, kl_weight_at
+
+
+def test_kl_weight_falls_linearly_to_one_and_stays_there():
+    assert [kl_weight_at(s, 100, 8.0, 0.5) for s in (0, 25, 50, 99)] == [8.0, 4.5, 1.0, 1.0]
+    assert kl_weight_at(99, 100, 4.0, 0.0) == 4.0  # no annealing: a beta-VAE throughout
+
+
+def test_each_image_is_shifted_by_its_own_offset_within_bounds():
+    x = torch.zeros(200, 2, 9, 9)
+    x[:, :, 4, 4] = 1.0  # one dot in the middle of every image, in both channels
+    out = _shift_each(x, torch.Generator().manual_seed(0), 2)
+    assert out.shape == x.shape
+    assert torch.equal(out.sum((1, 2, 3)), x.sum((1, 2, 3)))  # nothing lost at the border
+    assert torch.equal(out[:, 0], out[:, 1])  # channels move together
+    where = out[:, 0].flatten(1).argmax(1)
+    rows, cols = where // 9, where % 9
+    assert int((rows - 4).abs().max()) <= 2 and int((cols - 4).abs().max()) <= 2
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) == 25  # every offset drawn
+
+
+def test_the_critic_learns_the_class_while_the_encoder_is_pushed_the_other_way():
+    torch.manual_seed(0)
+    critic = CodeCritic(latent_dim=3, num_classes=4, weight=5.0)
+    mu = torch.randn(16, 3, requires_grad=True)
+    labels = torch.randint(0, 4, (16,))
+    loss = critic(mu, labels)
+    loss.backward()
+    reversed_grad = mu.grad.clone()
+    mu.grad = None
+    nn.functional.cross_entropy(critic.net(mu), labels).backward()
+    torch.testing.assert_close(reversed_grad, -5.0 * mu.grad)
+    assert all(p.grad is not None for p in critic.net.parameters())
+
+
+class _Codes(nn.Module):
+    """A stand-in CVAE whose code is a fixed function of the label (or of nothing)."""
+
+    def __init__(self, leak: bool) -> None:
+        super().__init__()
+        self.leak = leak
+        self.config = ModelConfig(family="cvae", latent_dim=10, num_classes=10)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> Encoding:
+        gen = torch.Generator().manual_seed(len(x))
+        noise = torch.randn(len(x), 10, generator=gen)
+        mu = nn.functional.one_hot(y, 10).float() * 5 + noise if self.leak else noise
+        return Encoding(z=mu, mu=mu, logvar=torch.zeros_like(mu))
+
+
+def test_the_code_probe_reads_a_leaked_class_and_not_a_clean_one():
+    data = load_embedded_sample().limited(1000, 500)
+    assert code_class_accuracy(_Codes(leak=True), data) > 0.9
+    assert code_class_accuracy(_Codes(leak=False), data) < 0.2
+
+
+@pytest.mark.slow
+def test_the_cvae_recipe_trains_publishes_and_reports_its_checks(tmp_path):
+    """Every option of the default CVAE recipe at once, recorded in the manifest."""
+    data = load_embedded_sample().limited(600, 200)
+    store = LocalStore(tmp_path)
+    judge = ModelConfig(family="classifier", hidden=(16,), num_classes=10)
+    run(TrainSpec(name="judge", config=judge, epochs=1), data, store, progress=False)
+    config = ModelConfig(family="cvae", backbone="linear", hidden=(32, 32), latent_dim=4,
+                         num_classes=10, activation="silu", condition_all_layers=True)  # fmt: skip
+    spec = TrainSpec(name="cvae", config=config, epochs=2, batch_size=64, learning_rate=3e-3,
+                     lr_schedule="cosine", shift_pixels=1, kl_weight=8.0, kl_anneal=0.7,
+                     code_critic=5.0, classifier="judge", iwae_images=5)  # fmt: skip
+    manifest = run(spec, data, store, progress=False)
+    training = manifest.training
+    assert (training.shift_pixels, training.kl_anneal, training.code_critic) == (1, 0.7, 5.0)
+    for key in ("conditional_accuracy", "conditional_accuracy_shared_noise",
+                "code_class_accuracy", "test_negative_elbo_nats"):  # fmt: skip
+        assert 0 <= manifest.metrics[key] < float("inf"), key
+    loaded = load_model(store, "cvae")
+    assert loaded.config.condition_all_layers and loaded.config.activation == "silu"
+    assert not any(k.startswith("critic") for k in loaded.module.state_dict())
+    untrained = build_model(config)
+    assert loaded.module.state_dict().keys() == untrained.state_dict().keys()
+
+
+def test_a_diverging_run_stops_with_a_clear_error_and_publishes_nothing(tmp_path):
+    data = load_embedded_sample().limited(256, 64)
+    store = LocalStore(tmp_path)
+    config = ModelConfig(family="vae", backbone="linear", hidden=(16,), latent_dim=4)
+    spec = TrainSpec(name="exploding", config=config, epochs=5, learning_rate=1e4)
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch .* nothing was published"):
+        run(spec, data, store, progress=False)
+    assert list(store.names()) == []
