@@ -44,6 +44,8 @@ bench: install
 	$(PY) bench/ops_figures.py --store bench-volume/models
 	$(PY) bench/mnist_figures.py --store bench-volume/models
 	$(PY) bench/faces_figures.py
+	$(PY) bench/cvae_quality.py --ablations
+	$(PY) bench/vae_quality.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
