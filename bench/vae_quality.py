@@ -40,8 +40,8 @@ from trainer.bootstrap import MNIST  # noqa: E402
 from trainer.datasets import Dataset  # noqa: E402
 from trainer.datasets.catalog import DEBIAN_FASHION_DIR, load  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
-from trainer.pipeline import config_for  # noqa: E402
-from trainer.training import evaluate_loss, train  # noqa: E402
+from trainer.pipeline import config_for, train_as_specified  # noqa: E402
+from trainer.training import evaluate_loss  # noqa: E402
 
 
 class ReferenceVAE(nn.Module):
@@ -94,10 +94,7 @@ def train_ours(data: Dataset, epochs: int) -> tuple[float, float]:
     torch.manual_seed(spec.seed)
     model = build_model(config)
     started = time.perf_counter()
-    train(model, config, data, spec.epochs, spec.batch_size, spec.learning_rate, spec.seed,
-          torch.device("cpu"), progress=False, kl_weight=spec.kl_weight,
-          lr_schedule=spec.lr_schedule, shift_pixels=spec.shift_pixels,
-          kl_anneal=spec.kl_anneal, clip_grad_norm=spec.clip_grad_norm)  # fmt: skip
+    train_as_specified(spec, model, config, data, torch.device("cpu"), progress=False)
     seconds = time.perf_counter() - started
     return evaluate_loss(model, config, data.test_x, data.test_y), seconds
 

@@ -138,7 +138,7 @@ def code_class_accuracy(cvae: nn.Module, data: Dataset, steps: int = 300) -> flo
             nn.Linear(train_z.shape[1], 256), nn.ReLU(), nn.Linear(256, cvae.config.num_classes)
         )
         opt = torch.optim.Adam(probe.parameters(), lr=1e-3)
-        for _ in range(steps):  # full batch: 4,000 codes of 32 numbers
+        for _ in range(steps):  # full batch: every training code at once
             opt.zero_grad()
             F.cross_entropy(probe(train_z), data.train_y).backward()
             opt.step()
