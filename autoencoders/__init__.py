@@ -6,7 +6,7 @@ from torch import nn
 
 from autoencoders.ae import Autoencoder
 from autoencoders.classifier import Classifier
-from autoencoders.config import ACTIVATIONS, FAMILIES, ModelConfig
+from autoencoders.config import ACTIVATIONS, FAMILIES, NORMS, UPSAMPLES, ModelConfig
 from autoencoders.encoding import Encoding, Reconstruction
 from autoencoders.vae import CVAE, VAE
 
@@ -27,6 +27,8 @@ def build_model(config: ModelConfig) -> nn.Module:
 __all__ = [
     "ACTIVATIONS",
     "FAMILIES",
+    "NORMS",
+    "UPSAMPLES",
     "CVAE",
     "VAE",
     "Autoencoder",

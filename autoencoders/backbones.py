@@ -12,6 +12,7 @@ import math
 from itertools import pairwise
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from autoencoders.config import ModelConfig
@@ -50,6 +51,10 @@ class ConditionedMLP(nn.Module):
         return h
 
 
+def _norm(kind: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.Identity()
+
+
 def conv_sizes(size: int, stages: int) -> list[int]:
     """Spatial sizes after each stride-2 stage: 28 -> [28, 14, 7], 45 -> [45, 23, 12]."""
     sizes = [size]
@@ -67,7 +72,10 @@ class EncoderBody(nn.Module):
             chans = [config.channels, *config.conv_channels]
             stages: list[nn.Module] = []
             for a, b in pairwise(chans):
-                stages += [nn.Conv2d(a, b, kernel_size=3, stride=2, padding=1), act()]
+                stages.append(nn.Conv2d(a, b, kernel_size=3, stride=2, padding=1))
+                if config.norm != "none":  # no module at all: older weights keep their keys
+                    stages.append(_norm(config.norm, b))
+                stages.append(act())
             self.conv = nn.Sequential(*stages)
             hs = conv_sizes(config.height, len(config.conv_channels))[-1]
             ws = conv_sizes(config.width, len(config.conv_channels))[-1]
@@ -86,6 +94,34 @@ class EncoderBody(nn.Module):
         return self.mlp(h)
 
 
+def _with_planes(h: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    """The condition appended to a feature map as constant planes."""
+    return torch.cat([h, condition[:, :, None, None].expand(-1, -1, *h.shape[2:])], dim=1)
+
+
+class UpsampleStage(nn.Module):
+    """A decoder stage without a transposed conv: normalise and activate the input (at the
+    small size, where it is cheap), add the condition planes, upsample it to `size` by
+    repeating pixels (None: keep the size), then a 3x3 conv."""
+
+    def __init__(
+        self, a: int, b: int, condition_dim: int, size: tuple[int, int] | None, config: ModelConfig
+    ) -> None:
+        super().__init__()
+        self.norm = _norm(config.norm, a)
+        self.act = _ACTIVATIONS[config.activation]()
+        self.conv = nn.Conv2d(a + condition_dim, b, kernel_size=3, padding=1)
+        self.size = size
+
+    def forward(self, h: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        h = self.act(self.norm(h))
+        if condition is not None:
+            h = _with_planes(h, condition)
+        if self.size is not None:
+            h = F.interpolate(h, size=self.size, mode="nearest")
+        return self.conv(h)
+
+
 class DecoderBody(nn.Module):
     """Code (plus condition) to pixel logits of shape (channels, height, width).
 
@@ -99,31 +135,45 @@ class DecoderBody(nn.Module):
         self.shape = config.input_shape
         self.act = _ACTIVATIONS[config.activation]()
         self.all_layers = bool(condition_dim) and config.condition_all_layers
+        self.nearest = config.upsample == "nearest"
         widths = [config.latent_dim + condition_dim, *reversed(config.hidden)]
         if self.all_layers:
             widths[0] = config.latent_dim  # ConditionedMLP adds the condition to every layer
         self.stages = nn.ModuleList()
+        self.norms = nn.ModuleList()  # transposed stages' (none for "none": no new keys)
+        self.head: UpsampleStage | None = None
         self.mlp: nn.Module
         if config.effective_backbone == "conv":
-            chans = list(config.conv_channels)
-            hsz = conv_sizes(config.height, len(chans))
-            wsz = conv_sizes(config.width, len(chans))
-            self.grid = (chans[-1], hsz[-1], wsz[-1])
-            self.mlp = self._mlp([*widths, chans[-1] * hsz[-1] * wsz[-1]], True, config,
+            hsz = conv_sizes(config.height, len(config.conv_channels))
+            wsz = conv_sizes(config.width, len(config.conv_channels))
+            widths_c = list(config.decoder_channels)
+            if widths_c:  # the stages end at the last width; a full-size conv makes the image
+                in_chans, out_chans = widths_c[:-1], widths_c[1:]
+                self.head = UpsampleStage(widths_c[-1], config.channels, condition_dim, None,
+                                          config)  # fmt: skip
+            else:
+                in_chans = list(reversed(config.conv_channels))
+                out_chans = [*in_chans[1:], config.channels]
+            self.grid = (in_chans[0], hsz[-1], wsz[-1])
+            # An upsampling stage activates its own input, so the grid comes out linear.
+            self.mlp = self._mlp([*widths, math.prod(self.grid)], not self.nearest, config,
                                  condition_dim)  # fmt: skip
-            out_chans = [*reversed(chans[:-1]), config.channels]
-            in_chans = list(reversed(chans))
             for i, (a, b) in enumerate(zip(in_chans, out_chans, strict=True)):
-                # Stage i grows size s -> 2s - 1 + output_padding; pick the padding
-                # that lands exactly on the encoder's size at that depth.
                 src_h, dst_h = hsz[-1 - i], hsz[-2 - i]
                 src_w, dst_w = wsz[-1 - i], wsz[-2 - i]
+                if self.nearest:
+                    self.stages.append(UpsampleStage(a, b, condition_dim, (dst_h, dst_w), config))
+                    continue
+                # Stage i grows size s -> 2s - 1 + output_padding; pick the padding
+                # that lands exactly on the encoder's size at that depth.
                 pad = (dst_h - (2 * src_h - 1), dst_w - (2 * src_w - 1))
                 self.stages.append(
                     nn.ConvTranspose2d(
                         a + condition_dim, b, kernel_size=3, stride=2, padding=1, output_padding=pad
                     )
                 )
+                if config.norm != "none" and i < len(in_chans) - 1:  # head: its own
+                    self.norms.append(_norm(config.norm, b))
         else:
             self.grid = None
             self.mlp = self._mlp([*widths, math.prod(config.input_shape)], False, config,
@@ -138,8 +188,10 @@ class DecoderBody(nn.Module):
 
     def output_layer(self) -> nn.Module:
         """The layer whose bias is the logit every pixel starts from."""
+        if self.head is not None:
+            return self.head.conv
         if self.stages:
-            return self.stages[-1]
+            return self.stages[-1].conv if self.nearest else self.stages[-1]
         return self.mlp.layers[-1] if self.all_layers else self.mlp[-1]
 
     @torch.no_grad()
@@ -157,7 +209,7 @@ class DecoderBody(nn.Module):
             if condition is None:
                 raise ValueError("this decoder needs its condition")
             h = self.mlp(z, condition)
-            h = h if self.grid is None else self.act(h)
+            h = self.act(h) if self.grid is not None and not self.nearest else h
         else:
             if condition is not None:
                 z = torch.cat([z, condition], dim=1)
@@ -166,10 +218,10 @@ class DecoderBody(nn.Module):
             return h.view(-1, *self.shape)
         h = h.view(-1, *self.grid)
         for i, stage in enumerate(self.stages):
-            if condition is not None:
-                planes = condition[:, :, None, None].expand(-1, -1, *h.shape[2:])
-                h = torch.cat([h, planes], dim=1)
-            h = stage(h)
+            if self.nearest:
+                h = stage(h, condition)
+                continue
+            h = stage(h if condition is None else _with_planes(h, condition))
             if i < len(self.stages) - 1:
-                h = self.act(h)
-        return h
+                h = self.act(self.norms[i](h) if self.norms else h)
+        return h if self.head is None else self.head(h, condition)

@@ -12,6 +12,8 @@ from typing import Any
 FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae", "classifier")
 BACKBONES = ("linear", "conv")
 ACTIVATIONS = ("relu", "silu")
+NORMS = ("none", "batch")
+UPSAMPLES = ("transposed", "nearest")
 
 
 @dataclass(frozen=True)
@@ -37,15 +39,34 @@ class ModelConfig:
     # Conditional families: the one-hot class enters every fully connected decoder layer,
     # not only the first (conv stages always receive it).
     condition_all_layers: bool = False
+    # Conv bodies: "batch" normalises every conv stage but the decoder's last (BatchNorm).
+    norm: str = "none"
+    # How a conv decoder stage doubles the size: a stride-2 transposed conv, or
+    # nearest-neighbour upsampling then a 3x3 conv (no checkerboard; Odena et al., 2016).
+    upsample: str = "transposed"
+    # Conv decoders: the width of the grid the code is mapped to, then of each stage's
+    # output, then a 3x3 conv to the image at full size; empty mirrors conv_channels (the
+    # last stage outputs the image).
+    decoder_channels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
-        if self.activation not in ACTIVATIONS:
-            known = ", ".join(ACTIVATIONS)
-            raise ValueError(f"unknown activation {self.activation!r}; known: {known}")
+        for field, known in (("activation", ACTIVATIONS), ("norm", NORMS),
+                             ("upsample", UPSAMPLES)):  # fmt: skip
+            value = getattr(self, field)
+            if value not in known:
+                raise ValueError(f"unknown {field} {value!r}; known: {', '.join(known)}")
+        if self.decoder_channels and (
+            len(self.decoder_channels) != len(self.conv_channels) + 1
+            or min(self.decoder_channels) < 1
+        ):
+            raise ValueError(
+                "decoder_channels needs the grid's width and one per conv stage, all positive "
+                f"({len(self.conv_channels) + 1}), got {list(self.decoder_channels)}"
+            )
         if min(self.channels, self.height, self.width, self.latent_dim) < 1:
             raise ValueError("channels, height, width and latent_dim must be positive")
         if self.family in ("cvae", "classifier") and self.num_classes < 2:

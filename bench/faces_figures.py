@@ -11,7 +11,9 @@ classifier reads as having it after the edit (success) and the share whose other
 attributes it reads as before (others kept), for the plain and the bias-corrected
 directions, at strengths 1 (the default), 1.5 and 2, with which other attribute the default
 edit changes; and the smile taken away from held-out smiling faces at strengths -1 and -1.5
-(the share still read as smiling).
+(the share still read as smiling). Last, issue 13's goals for the conv model against the
+linear one trained in the same run: MSE ratio (<= 1), training-time ratio (<= 1.5) and the
+default (corrected) edits at strength 1 (>= 0.95 success and others kept).
 """
 
 from __future__ import annotations
@@ -69,6 +71,25 @@ def edit_figures(model, judge, x, present, latents) -> dict[str, object]:
     return row
 
 
+def goals(store: LocalStore) -> dict[str, object]:
+    """Issue 13's goals for the conv model, from the two manifests of one run."""
+    lin, conv = (load_model(store, n).manifest for n in ("faces-ae-linear", "faces-ae-conv"))
+    key = "test_reconstruction_mse"
+    edits = {
+        f"{a}: success / others kept": [
+            round(conv.metrics[f"edit.{a}.corrected.{k}"], 3) for k in ("success", "others_kept")
+        ]
+        for a in EDITS
+    }
+    return {
+        "conv / linear held-out MSE (goal <= 1)": round(conv.metrics[key] / lin.metrics[key], 3),
+        "conv / linear training time (goal <= 1.5)": round(
+            conv.training.duration_s / lin.training.duration_s, 2
+        ),
+        "conv edits, corrected, strength 1 (goal >= 0.95 / 0.95)": edits,
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--store", type=Path)
@@ -108,6 +129,7 @@ def main() -> None:
         row.update(edit_figures(m.module.eval(), judge.module, x, present, m.latents))
         table[name] = row
     figures["models"] = table
+    figures["goals"] = goals(store)
     figures["write_up_lfw_mse"] = WRITE_UP
     print(json.dumps(figures, indent=2))
 

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from autoencoders import ACTIVATIONS, FAMILIES, ModelConfig
+from autoencoders import ACTIVATIONS, FAMILIES, NORMS, UPSAMPLES, ModelConfig
 from model_store import StoreError, open_store
 from model_store.location import HELP as STORE_HELP
 from trainer import distributed
@@ -49,6 +49,16 @@ def _parser() -> argparse.ArgumentParser:
         "--hidden", type=_ints, default=(256,), help="fully connected widths, e.g. 512,256"
     )
     t.add_argument("--conv-channels", type=_ints, default=(32, 64), help="e.g. 32,64")
+    t.add_argument("--norm", choices=NORMS, default="none", help="conv stages' normalisation")
+    t.add_argument(
+        "--upsample", choices=UPSAMPLES, default="transposed", help="conv decoder stages"
+    )
+    t.add_argument(
+        "--decoder-channels",
+        type=_ints,
+        default=(),
+        help="conv decoder: grid width, then each stage's but the last (default: mirrored)",
+    )
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
@@ -137,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 backbone=args.backbone,
                 hidden=args.hidden,
                 conv_channels=args.conv_channels,
+                norm=args.norm,
+                upsample=args.upsample,
+                decoder_channels=args.decoder_channels,
                 dropout=args.dropout,
                 num_classes=2 if args.family in ("cvae", "classifier") else 0,  # fitted to the data
                 multilabel=args.multilabel,

@@ -206,7 +206,10 @@ def train(
     gen = torch.Generator().manual_seed(seed)
     if config.family in ("vae", "cvae"):
         model.decoder.init_output_bias(data.train_x.mean(0))
-    model.to(device)
+    # Conv bodies train about a third faster on CPU in the channels-last layout (oneDNN's);
+    # the weights return to the standard layout before anything else reads them.
+    layout = torch.channels_last if config.effective_backbone == "conv" else torch.preserve_format
+    model.to(device, memory_format=layout)
     core = Objective(model, config, kl_weight, code_critic).to(device)
     objective: nn.Module = core
     if group.active:
@@ -243,7 +246,7 @@ def train(
                                           kl_anneal)  # fmt: skip
             # Augmented as one global batch, then sharded: every rank's generator stays in step.
             mine = group.shard(torch.arange(len(idx)))
-            xb, yb = xb[mine].to(device), yb[mine].to(device)
+            xb, yb = xb[mine].to(device, memory_format=layout), yb[mine].to(device)
             loss = objective(xb, yb)
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -277,5 +280,5 @@ def train(
         if on_epoch:
             on_epoch(record)
     bar.close()
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     return history

@@ -94,10 +94,77 @@ def test_new_options_leave_published_models_weights_as_they_were():
         assert {k: tuple(v.shape) for k, v in silu.state_dict().items()} == shapes
 
 
-@pytest.mark.parametrize("backbone", ["linear", "conv"])
+CONV_BODIES = [
+    pytest.param({"norm": "batch"}, id="transposed-batchnorm"),
+    pytest.param({"upsample": "nearest"}, id="nearest"),
+    pytest.param({"norm": "batch", "decoder_channels": (24, 8, 4)}, id="transposed-own-widths"),
+    pytest.param(
+        {"upsample": "nearest", "norm": "batch", "decoder_channels": (24, 8, 8)},
+        id="nearest-batchnorm-own-widths",
+    ),
+]
+
+
+@pytest.mark.parametrize("body", CONV_BODIES)
+@pytest.mark.parametrize("family", ["conv-ae", "cvae"])
+def test_conv_body_options_round_trip_faces_and_serve_one_image_as_in_a_batch(family, body):
+    """Each option builds a decoder that lands exactly on 3x45x45; in eval mode a batch-
+    normalised model gives an image the same code alone as among others (serving batches
+    requests together)."""
+    config = ModelConfig(family=family, channels=3, height=45, width=45, latent_dim=6,
+                         hidden=(), conv_channels=(8, 16),
+                         num_classes=4 if family == "cvae" else 0, **body)  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(config)
+    x, labels = torch.rand(5, 3, 45, 45), (torch.arange(5) % 4 if family == "cvae" else None)
+    model.train()(x, labels).logits.sum().backward()  # one training pass moves BN's statistics
+    model.eval()
+    with torch.no_grad():
+        z = model.encode(x, labels).z
+        alone = model.encode(x[:1], None if labels is None else labels[:1]).z
+        out = model.decode(z, labels)
+    assert out.shape == (5, 3, 45, 45)
+    assert torch.allclose(alone, z[:1], atol=1e-5)
+    rebuilt = build_model(ModelConfig.from_dict(config.to_dict())).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    assert torch.equal(rebuilt.decode(z, labels), out)
+
+
+def test_published_conv_models_keep_their_weight_names():
+    """A conv model published before `norm`, `upsample` and `decoder_channels` existed
+    rebuilds from its stored config with exactly the parameter names and shapes it has."""
+    old = ModelConfig.from_dict({"family": "conv-ae", "latent_dim": 4, "hidden": [16],
+                                 "conv_channels": [8, 16]})  # fmt: skip
+    shapes = {k: tuple(v.shape) for k, v in build_model(old).state_dict().items()}
+    assert shapes == {
+        "encoder.conv.0.weight": (8, 1, 3, 3), "encoder.conv.0.bias": (8,),
+        "encoder.conv.2.weight": (16, 8, 3, 3), "encoder.conv.2.bias": (16,),
+        "encoder.mlp.0.weight": (16, 16 * 7 * 7), "encoder.mlp.0.bias": (16,),
+        "to_code.weight": (4, 16), "to_code.bias": (4,),
+        "decoder.mlp.0.weight": (16, 4), "decoder.mlp.0.bias": (16,),
+        "decoder.mlp.2.weight": (16 * 7 * 7, 16), "decoder.mlp.2.bias": (16 * 7 * 7,),
+        "decoder.stages.0.weight": (16, 8, 3, 3), "decoder.stages.0.bias": (8,),
+        "decoder.stages.1.weight": (8, 1, 3, 3), "decoder.stages.1.bias": (1,),
+    }  # fmt: skip
+
+
+def test_config_refuses_decoder_widths_that_do_not_fit_the_stages():
+    with pytest.raises(ValueError, match="one per conv stage"):
+        ModelConfig(family="conv-ae", conv_channels=(8, 16), decoder_channels=(32, 16))
+    with pytest.raises(ValueError, match="unknown norm"):
+        ModelConfig(family="conv-ae", norm="layer")
+    with pytest.raises(ValueError, match="unknown upsample"):
+        ModelConfig(family="conv-ae", upsample="bilinear")
+
+
+NEAREST_WITH_HEAD = {"upsample": "nearest", "decoder_channels": (16, 8, 8)}
+
+
+@pytest.mark.parametrize("backbone", ["linear", "conv", "conv-nearest"])
 def test_the_decoder_starts_at_the_mean_image(backbone):
-    config = ModelConfig(family="vae", backbone=backbone, latent_dim=4, hidden=(16,),
-                         conv_channels=(8, 16))  # fmt: skip
+    config = ModelConfig(family="vae", backbone=backbone.removesuffix("-nearest"),
+                         latent_dim=4, hidden=(16,), conv_channels=(8, 16),
+                         **NEAREST_WITH_HEAD if backbone.endswith("-nearest") else {})  # fmt: skip
     model = build_model(config).eval()
     mean = torch.rand(1, 28, 28) * 0.8 + 0.1
     model.decoder.init_output_bias(mean)
