@@ -129,9 +129,12 @@ def trained_store(tmp_path_factory) -> Path:
     def face_models() -> None:
         run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family",
                 "classifier", "--multilabel", "--name", "faces-attributes", *faces)  # fmt: skip
-        for family in ("linear-ae", "conv-ae"):
+        # The conv model is built as bootstrap's (batch norm, upsampling, no dense layer).
+        conv = ["--hidden", "", "--conv-channels", "8,16,32", "--norm", "batch", "--upsample",
+                "nearest", "--decoder-channels", "32,16,8,8", "--activation", "silu"]  # fmt: skip
+        for family, body in (("linear-ae", ["--hidden", "256"]), ("conv-ae", conv)):
             run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", family,
-                    "--name", f"faces-ae-{family[:-3]}", "--latent", "32", "--hidden", "256",
+                    "--name", f"faces-ae-{family[:-3]}", "--latent", "32", *body,
                     "--classifier", "faces-attributes", *faces)  # fmt: skip
 
     with ThreadPoolExecutor(2) as pool:

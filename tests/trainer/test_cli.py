@@ -71,6 +71,9 @@ def test_face_models_publish_directions_edit_metrics_and_a_smile_grid(trained_st
     ae = _manifest(trained_store, "faces-ae-conv")
     assert ae["attribute_names"] == ["Male", "Smiling", "Mouth Open", "Eyeglasses"]
     assert ae["evaluated_with"] == {"classifier": "faces-attributes@1"}
+    body = {k: ae["config"][k] for k in ("norm", "upsample", "decoder_channels", "hidden")}
+    assert body == {"norm": "batch", "upsample": "nearest", "decoder_channels": [32, 16, 8, 8],
+                    "hidden": []}  # fmt: skip
     for key in (
         "edit.Smiling.plain.success",
         "edit.Smiling.corrected.others_kept",
