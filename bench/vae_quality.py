@@ -8,7 +8,9 @@ batch 128, one z sample), independent of our modules. Ours is `mnist-vae` exactl
 `python -m trainer bootstrap` trains it (trainer/bootstrap.py), at the same epochs. Both see
 the same training images and are scored on the same test images as negative ELBO in nats
 per image (one z sample, seeded), so ours / reference < 1 means ours is better (the
-reference: medians of three seeds, loss and time alike); the issue's
+reference: medians of three seeds, loss and time alike). Our time includes the test pass
+the trainer makes after each epoch; the reference's is printed for its training steps
+alone and for its loop as published (main.py runs test() after every epoch); the issue's
 goal is <= 0.90 at 10 and 50 epochs on the embedded sample and at 10 epochs on full
 Fashion-MNIST (Debian's dataset-fashion-mnist; skipped when absent), with training time at
 most 3x the reference's.
@@ -66,25 +68,36 @@ def reference_loss(model: ReferenceVAE, x: torch.Tensor) -> torch.Tensor:
     return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def train_reference(data: Dataset, epochs: int, seed: int = 0) -> tuple[float, float]:
-    torch.manual_seed(seed)
-    model = ReferenceVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = data.train_x
-    started = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for idx in torch.randperm(len(x)).split(128):  # DataLoader(shuffle=True, batch 128)
-            opt.zero_grad()
-            reference_loss(model, x[idx]).backward()
-            opt.step()
-    seconds = time.perf_counter() - started
+def reference_test(model: ReferenceVAE, data: Dataset) -> float:
+    """The example's test(): mean loss per test image, in eval mode (seeded here)."""
     model.eval()
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
         total = sum(float(reference_loss(model, data.test_x[s : s + 500]))
                     for s in range(0, len(data.test_x), 500))  # fmt: skip
-    return total / len(data.test_x), seconds
+    return total / len(data.test_x)
+
+
+def train_reference(data: Dataset, epochs: int, seed: int = 0) -> tuple[float, float, float]:
+    """Its test loss, the seconds of its training steps alone, and of its loop as published
+    (a test pass after every epoch, as our trainer also makes)."""
+    torch.manual_seed(seed)
+    model = ReferenceVAE()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = data.train_x
+    steps_s = tests_s = 0.0
+    for _ in range(epochs):
+        started = time.perf_counter()
+        model.train()
+        for idx in torch.randperm(len(x)).split(128):  # DataLoader(shuffle=True, batch 128)
+            opt.zero_grad()
+            reference_loss(model, x[idx]).backward()
+            opt.step()
+        steps_s += time.perf_counter() - started
+        started = time.perf_counter()
+        loss = reference_test(model, data)
+        tests_s += time.perf_counter() - started
+    return loss, steps_s, steps_s + tests_s
 
 
 def train_ours(data: Dataset, epochs: int) -> tuple[float, float]:
@@ -124,21 +137,25 @@ def main() -> None:
     rows = []
     for name, loader, epochs in runs:
         data = loader()
-        # The reference is cheap: three seeds, medians of its loss and of its time, so one
+        # The reference is cheap: three seeds, medians of its loss and of its times, so one
         # slow or lucky run does not set the ratio.
         refs = [train_reference(data, epochs, seed) for seed in range(args.reference_runs)]
-        ref, ref_s = (statistics.median(r[i] for r in refs) for i in (0, 1))
+        ref, ref_s, ref_loop_s = (statistics.median(r[i] for r in refs) for i in (0, 1, 2))
         ours, ours_s = train_ours(data, epochs)
-        rows.append((name, len(data.train_x), len(data.test_x), epochs, ours, ref, ours_s, ref_s))
+        rows.append((name, len(data.train_x), len(data.test_x), epochs, ours, ref, ours_s,
+                     ref_s, ref_loop_s))  # fmt: skip
         print(f"{name} {epochs} epochs: ours {ours:.2f}, reference {ref:.2f} nats "
-              f"({ours / ref:.3f}); {ours_s:.0f} s against {ref_s:.0f} s", flush=True)  # fmt: skip
+              f"({ours / ref:.3f}); {ours_s:.1f} s against {ref_s:.1f} s of steps, "
+              f"{ref_loop_s:.1f} s with its tests", flush=True)  # fmt: skip
     print(
         "\n| data (train / test) | epochs | ours nats | reference nats | ours / reference "
-        "(goal <= 0.90) | train time ours / reference (goal <= 3) |"
+        "(goal <= 0.90) | train time ours / reference (goal <= 3): its steps alone; its loop "
+        "with a test pass each epoch, as published |"
     )
     print("| --- | --- | --- | --- | --- | --- |")
-    for name, n_train, n_test, epochs, ours, ref, ours_s, ref_s in rows:
-        times = f"{ours_s:.0f} / {ref_s:.0f} s = {ours_s / ref_s:.1f}"
+    for name, n_train, n_test, epochs, ours, ref, ours_s, ref_s, ref_loop_s in rows:
+        times = (f"{ours_s:.1f} / {ref_s:.1f} s = {ours_s / ref_s:.2f}; "
+                 f"/ {ref_loop_s:.1f} s = {ours_s / ref_loop_s:.2f}")  # fmt: skip
         print(f"| {name} ({n_train:,} / {n_test:,}) | {epochs} | {ours:.2f} | {ref:.2f} "
               f"| **{ours / ref:.3f}** | {times} |")  # fmt: skip
 

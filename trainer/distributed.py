@@ -48,6 +48,10 @@ class Group:
         dist.all_reduce(t)
         return float(t.item())
 
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """Whether `flag` is true on some rank (every rank gets the same answer)."""
+        return self.total(float(flag), device) > 0 if self.active else flag
+
 
 LONE = Group()
 

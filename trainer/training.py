@@ -217,7 +217,9 @@ def train(
 
         ids = [device.index] if device.type == "cuda" else None
         objective = DistributedDataParallel(objective, device_ids=ids)
-    opt = torch.optim.Adam(core.parameters(), lr=lr)
+    # The fused step (one kernel over all parameters) takes a quarter off the MNIST VAE's
+    # step time on CPU (bench/vae_quality.py: 3.6x the reference's time before, 2.8x after).
+    opt = torch.optim.Adam(core.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
     x, y = data.train_x, data.targets(config.multilabel)
     steps = (len(x) + batch_size - 1) // batch_size
     schedule = (
@@ -249,11 +251,14 @@ def train(
             xb, yb = xb[mine].to(device, memory_format=layout), yb[mine].to(device)
             loss = objective(xb, yb)
             value = float(loss.detach())
-            if not math.isfinite(value):
+            # Every rank stops at once: one stopping alone would leave the others waiting
+            # in the gradient exchange.
+            if group.any(not math.isfinite(value), device):
                 bar.close()
                 raise TrainingDiverged(
                     f"{config.family} diverged at epoch {epoch}, step {i + 1}: the loss is "
-                    f"{value}; nothing was published. Try a lower --lr."
+                    f"{value} (here; under torchrun, not finite on some rank); nothing was "
+                    "published. Try a lower --lr."
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()

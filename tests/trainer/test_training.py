@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from autoencoders import ModelConfig, build_model
 from autoencoders.encoding import Encoding
 from model_store import LocalStore, load_model
 from trainer.datasets.mnist import load_embedded_sample
+from trainer.distributed import Group
 from trainer.evaluation import code_class_accuracy
 from trainer.pipeline import TrainSpec, run
-from trainer.training import CodeCritic, TrainingDiverged, _shift_each, kl_weight_at
+from trainer.training import CodeCritic, TrainingDiverged, _shift_each, kl_weight_at, train
 
 
 def test_kl_weight_falls_linearly_to_one_and_stays_there():
@@ -102,3 +104,26 @@ def test_a_diverging_run_stops_with_a_clear_error_and_publishes_nothing(tmp_path
     with pytest.raises(TrainingDiverged, match=r"diverged at epoch .* nothing was published"):
         run(spec, data, store, progress=False)
     assert list(store.names()) == []
+
+
+class _PeerDiverged(Group):
+    """A rank of two whose peer's loss turns NaN at once (its own stays finite)."""
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        return True
+
+
+def test_a_rank_whose_own_loss_is_finite_stops_with_a_diverging_peer(tmp_path):
+    """Under torchrun every rank must stop at the same step: one raising alone would leave
+    the others blocked in the gradient all-reduce. A one-process gloo group stands in for
+    the job (DistributedDataParallel runs for real); the peer's NaN is the group's answer."""
+    data = load_embedded_sample().limited(128, 32)
+    config = ModelConfig(family="vae", backbone="linear", hidden=(16,), latent_dim=4)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        with pytest.raises(TrainingDiverged, match="not finite on some rank"):
+            train(build_model(config), config, data, epochs=1, batch_size=64, lr=1e-3, seed=0,
+                  device=torch.device("cpu"), progress=False, group=_PeerDiverged(0, 2))  # fmt: skip
+    finally:
+        dist.destroy_process_group()
