@@ -39,6 +39,9 @@ ABLATIONS = {
     # Between the two goals: a milder start for the KL weight, ending sooner.
     "KL weight 2 -> 1 over 50% of the steps": {"kl_weight": 2.0, "kl_anneal": 0.5},
     "KL weight 4 -> 1 over 30% of the steps": {"kl_weight": 4.0, "kl_anneal": 0.3},
+    # A short, strong burst: the nearest to both goals found (exploratory sweep, issue 13).
+    "KL weight 8 -> 1 over 15% of the steps": {"kl_weight": 8.0, "kl_anneal": 0.15},
+    "KL weight 16 -> 1 over 5% of the steps": {"kl_weight": 16.0, "kl_anneal": 0.05},
 }
 
 KEYS = (
