@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
         "--decoder-channels",
         type=_ints,
         default=(),
-        help="conv decoder: grid width, then each stage's but the last (default: mirrored)",
+        help="conv decoder: grid width, then each stage's; a full-size conv makes the image "
+        "(default: the encoder mirrored)",
     )
     t.add_argument("--dropout", type=float, default=0.0)
     t.add_argument("--batch-size", type=int, default=128)
