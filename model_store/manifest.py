@@ -74,6 +74,9 @@ class TrainingInfo(BaseModel):
     )
     shift_pixels: int = Field(0, description="each training image moved by up to this many pixels")
     code_critic: float = Field(0.0, description="CVAE: weight of the adversary on the code")
+    sample_guide: float = Field(
+        0.0, description="CVAE: weight of a reader's verdict on digits drawn from the prior"
+    )
     clip_grad_norm: float = Field(0.0, description="gradient norm limit per step (0: none)")
     seed: int
     device: str

@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--code-critic", type=float, default=0.0, help="CVAE: adversary keeping the class out"
     )
+    t.add_argument(
+        "--sample-guide",
+        type=float,
+        default=0.0,
+        help="CVAE: weight of a reader's verdict on digits drawn from the prior",
+    )
     t.add_argument("--clip-grad-norm", type=float, default=0.0, help="0: no limit")
     t.add_argument("--activation", choices=ACTIVATIONS, default="relu")
     t.add_argument(
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                 kl_anneal=args.kl_anneal,
                 shift_pixels=args.shift_pixels,
                 code_critic=args.code_critic,
+                sample_guide=args.sample_guide,
                 clip_grad_norm=args.clip_grad_norm,
                 seed=args.seed,
                 device=args.device,

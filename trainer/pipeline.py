@@ -41,6 +41,7 @@ class TrainSpec:
     kl_anneal: float = 0.0  # share of the steps over which kl_weight falls to 1 (0: constant)
     shift_pixels: int = 0  # VAEs: each training image moved by up to this many pixels
     code_critic: float = 0.0  # CVAE: weight of the adversary that keeps the class out of codes
+    sample_guide: float = 0.0  # CVAE: weight of the reader's verdict on digits drawn from the prior
     clip_grad_norm: float = 0.0  # > 0: gradients scaled down to at most this norm
     seed: int = 0
     device: str = "auto"
@@ -91,6 +92,7 @@ def train_as_specified(
         kl_anneal=spec.kl_anneal,
         code_critic=spec.code_critic,
         clip_grad_norm=spec.clip_grad_norm,
+        sample_guide=spec.sample_guide,
     )
 
 
@@ -203,6 +205,7 @@ def run(
             kl_anneal=spec.kl_anneal,
             shift_pixels=spec.shift_pixels,
             code_critic=spec.code_critic,
+            sample_guide=spec.sample_guide,
             clip_grad_norm=spec.clip_grad_norm,
             seed=spec.seed,
             device=str(device),

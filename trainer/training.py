@@ -40,12 +40,14 @@ def batch_loss(
     y: torch.Tensor,
     kl_weight: float = 1.0,
     critic: nn.Module | None = None,
+    guide: nn.Module | None = None,
 ) -> torch.Tensor:
     """The objective of a batch, per image (nats for VAEs, MSE per pixel for AEs).
 
     With kl_weight 1 a VAE's loss is its negative ELBO; another weight trains a beta-VAE
     (Higgins et al., 2017), whose evaluation still reports the true negative ELBO.
-    A `critic` (CodeCritic) adds its adversarial term on the code.
+    A `critic` (CodeCritic) adds its adversarial term on the code, a `guide` (SampleGuide)
+    its term on digits drawn from the prior.
     """
     if config.family == "classifier":
         logits = model(x)
@@ -59,7 +61,9 @@ def batch_loss(
         z = model.reparameterize(enc.mu, enc.logvar)
         terms = negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar)
         loss = terms.loss if kl_weight == 1.0 else terms.reconstruction + kl_weight * terms.kl
-        return loss if critic is None else loss + critic(enc.mu, y)
+        if critic is not None:
+            loss = loss + critic(enc.mu, y)
+        return loss if guide is None else loss + guide(model, x, y)
     return F.mse_loss(torch.sigmoid(model(x, y).logits), x)
 
 
@@ -93,23 +97,59 @@ class CodeCritic(nn.Module):
         return F.cross_entropy(self.net(_ReverseGradient.apply(mu, self.weight)), labels)
 
 
+class SampleGuide(nn.Module):
+    """A CVAE's other helper in training only: a small reader learns the classes from the
+    training images, and the decoder learns to draw, from codes of the prior, images that
+    reader names as the class asked for (the auxiliary classifier of AC-GAN, Odena et al.,
+    2017, https://arxiv.org/abs/1610.09585, read on the VAE's prior samples). The ELBO only
+    ever decodes a code with its own image's label; this term covers what the ELBO leaves
+    free and /cvae-sample relies on: any code of the prior drawn as any class. Its term is
+    the reader's cross-entropy on the real batch (the reader learns; the model does not see
+    it) plus `weight` times its cross-entropy on the drawn batch (the decoder learns; the
+    reader is held still, so it cannot learn to read the decoder's mistakes as right)."""
+
+    def __init__(self, config: ModelConfig, weight: float, hidden: int = 256) -> None:
+        super().__init__()
+        self.weight, self.latent_dim = weight, config.latent_dim
+        pixels = config.channels * config.height * config.width
+        self.reader = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(pixels, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, config.num_classes),
+        )
+
+    def forward(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        real = F.cross_entropy(self.reader(x), labels)
+        z = torch.randn(len(labels), self.latent_dim, device=x.device)
+        drawn = torch.sigmoid(model.decode_logits(z, labels))
+        still = {k: v.detach() for k, v in self.reader.named_parameters()}
+        read = torch.func.functional_call(self.reader, still, (drawn,))
+        return real + self.weight * F.cross_entropy(read, labels)
+
+
 class Objective(nn.Module):
     """The family's objective as a module's forward, so DistributedDataParallel (which syncs
     gradients of what runs through forward) can wrap it, code critic included."""
 
     def __init__(
-        self, model: nn.Module, config: ModelConfig, kl_weight: float, critic: float = 0.0
+        self,
+        model: nn.Module,
+        config: ModelConfig,
+        kl_weight: float,
+        critic: float = 0.0,
+        guide: float = 0.0,
     ) -> None:
         super().__init__()
         self.model, self.config, self.kl_weight = model, config, kl_weight
+        cvae = config.family == "cvae"
         self.critic = (
-            CodeCritic(config.latent_dim, config.num_classes, critic)
-            if critic and config.family == "cvae"
-            else None
+            CodeCritic(config.latent_dim, config.num_classes, critic) if critic and cvae else None
         )
+        self.guide = SampleGuide(config, guide) if guide and cvae else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return batch_loss(self.model, self.config, x, y, self.kl_weight, self.critic)
+        return batch_loss(self.model, self.config, x, y, self.kl_weight, self.critic, self.guide)
 
 
 def kl_weight_at(step: int, total: int, start: float, anneal: float) -> float:
@@ -183,14 +223,15 @@ def train(
     kl_anneal: float = 0.0,
     code_critic: float = 0.0,
     clip_grad_norm: float = 0.0,
+    sample_guide: float = 0.0,
 ) -> list[dict[str, float]]:
     """Adam on the family's objective; returns per-epoch train and test losses.
 
     VAEs start their decoder at the mean training image; `shift_pixels` translates each
-    of their training images by up to that many pixels; `kl_anneal` and `code_critic`
-    are explained at kl_weight_at and CodeCritic; `clip_grad_norm` > 0 scales each step's
-    gradient down to at most that norm. A NaN or infinite loss stops the run
-    (TrainingDiverged).
+    of their training images by up to that many pixels; `kl_anneal`, `code_critic` and
+    `sample_guide` are explained at kl_weight_at, CodeCritic and SampleGuide;
+    `clip_grad_norm` > 0 scales each step's gradient down to at most that norm. A NaN or
+    infinite loss stops the run (TrainingDiverged).
 
     lr_schedule "cosine" anneals the learning rate to 0 over all steps (Loshchilov and
     Hutter, 2017): a fixed epoch budget then ends converged instead of mid-descent.
@@ -210,7 +251,7 @@ def train(
     # the weights return to the standard layout before anything else reads them.
     layout = torch.channels_last if config.effective_backbone == "conv" else torch.preserve_format
     model.to(device, memory_format=layout)
-    core = Objective(model, config, kl_weight, code_critic).to(device)
+    core = Objective(model, config, kl_weight, code_critic, sample_guide).to(device)
     objective: nn.Module = core
     if group.active:
         from torch.nn.parallel import DistributedDataParallel

@@ -1,5 +1,5 @@
-"""The training recipe's pieces: KL annealing, per-image shifts, the code critic, and the
-check that a CVAE's codes carry no class."""
+"""The training recipe's pieces: KL annealing, per-image shifts, the code critic, the sample
+guide, and the check that a CVAE's codes carry no class."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from trainer.datasets.mnist import load_embedded_sample
 from trainer.distributed import Group
 from trainer.evaluation import code_class_accuracy
 from trainer.pipeline import TrainSpec, run
-from trainer.training import CodeCritic, TrainingDiverged, _shift_each, kl_weight_at, train
+from trainer.training import (
+    CodeCritic,
+    SampleGuide,
+    TrainingDiverged,
+    _shift_each,
+    kl_weight_at,
+    train,
+)
 
 
 def test_kl_weight_falls_linearly_to_one_and_stays_there():
@@ -50,6 +57,22 @@ def test_the_critic_learns_the_class_while_the_encoder_is_pushed_the_other_way()
     assert all(p.grad is not None for p in critic.net.parameters())
 
 
+def test_the_guide_teaches_the_decoder_from_drawn_digits_and_its_reader_from_real_ones():
+    torch.manual_seed(0)
+    config = ModelConfig(family="cvae", backbone="linear", hidden=(8,), latent_dim=3,
+                         num_classes=4, height=6, width=6)  # fmt: skip
+    model, guide = build_model(config), SampleGuide(config, weight=30.0)
+    x, labels = torch.rand(16, 1, 6, 6), torch.randint(0, 4, (16,))
+    guide(model, x, labels).backward()
+    reader_grads = [p.grad.clone() for p in guide.reader.parameters()]
+    guide.reader.zero_grad()
+    nn.functional.cross_entropy(guide.reader(x), labels).backward()
+    for drawn_and_real, real_alone in zip(reader_grads, guide.reader.parameters(), strict=True):
+        torch.testing.assert_close(drawn_and_real, real_alone.grad)  # drawn digits teach it nothing
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.encoder.parameters())  # codes come from the prior
+
+
 class _Codes(nn.Module):
     """A stand-in CVAE whose code is a fixed function of the label (or of nothing)."""
 
@@ -82,16 +105,18 @@ def test_the_cvae_recipe_trains_publishes_and_reports_its_checks(tmp_path):
                          num_classes=10, activation="silu", condition_all_layers=True)  # fmt: skip
     spec = TrainSpec(name="cvae", config=config, epochs=2, batch_size=64, learning_rate=3e-3,
                      lr_schedule="cosine", shift_pixels=1, kl_weight=8.0, kl_anneal=0.7,
-                     code_critic=5.0, classifier="judge", iwae_images=5)  # fmt: skip
+                     code_critic=5.0, sample_guide=30.0, classifier="judge",
+                     iwae_images=5)  # fmt: skip
     manifest = run(spec, data, store, progress=False)
     training = manifest.training
-    assert (training.shift_pixels, training.kl_anneal, training.code_critic) == (1, 0.7, 5.0)
+    assert (training.shift_pixels, training.kl_anneal, training.code_critic,
+            training.sample_guide) == (1, 0.7, 5.0, 30.0)  # fmt: skip
     for key in ("conditional_accuracy", "conditional_accuracy_shared_noise",
                 "code_class_accuracy", "test_negative_elbo_nats"):  # fmt: skip
         assert 0 <= manifest.metrics[key] < float("inf"), key
     loaded = load_model(store, "cvae")
     assert loaded.config.condition_all_layers and loaded.config.activation == "silu"
-    assert not any(k.startswith("critic") for k in loaded.module.state_dict())
+    assert not any(k.startswith(("critic", "guide")) for k in loaded.module.state_dict())
     untrained = build_model(config)
     assert loaded.module.state_dict().keys() == untrained.state_dict().keys()
 
