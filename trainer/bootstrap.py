@@ -54,7 +54,7 @@ MNIST: tuple[TrainSpec, ...] = (
         config=replace(MNIST_VAE, family="cvae", num_classes=10, condition_all_layers=True),
         epochs=30,
         **VAE_RECIPE,
-        sample_guide=30.0,
+        sample_guide=20.0,
         classifier="mnist-classifier",
     ),
 )
