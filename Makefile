@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# The MNIST defaults first (about four minutes on two cores); the face models then train in
+# The MNIST defaults first (about a minute on two cores); the face models then train in
 # the background (about eleven minutes; log in $(STORE)/.faces-bootstrap.log) while the API
 # already serves. Names already in the store are skipped, so later runs start at once.
 serve: install

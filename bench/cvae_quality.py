@@ -109,11 +109,12 @@ def one_run(ablations: bool) -> tuple[float, dict[str, dict[str, float]]]:
                 spec = replace(cvae, name="ablation", config=config, iwae_k=0, **change)
                 with mock.patch.object(SampleGuide, "decay", decay):
                     m = run(spec, data, store, progress=False)
+                ink = drawn_border_ink(store, f"ablation@{m.version}")
                 print(f"| {label} | {m.metrics['test_negative_elbo_nats']:.2f} | "
                       f"{m.metrics['conditional_accuracy']:.3f} | "
                       f"{m.metrics['conditional_accuracy_shared_noise']:.3f} | "
                       f"{m.metrics['code_class_accuracy']:.3f} | "
-                      f"{drawn_border_ink(store, 'ablation'):.3f} |", flush=True)  # fmt: skip
+                      f"{ink:.3f} |", flush=True)  # fmt: skip
     return seconds, {m.name: {**m.metrics, "train_s": m.training.duration_s} for m in published}
 
 
