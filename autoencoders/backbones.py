@@ -136,7 +136,8 @@ class DecoderBody(nn.Module):
         self.act = _ACTIVATIONS[config.activation]()
         self.all_layers = bool(condition_dim) and config.condition_all_layers
         self.nearest = config.upsample == "nearest"
-        widths = [config.latent_dim + condition_dim, *reversed(config.hidden)]
+        widths = [config.latent_dim + condition_dim,
+                  *(config.decoder_hidden or reversed(config.hidden))]  # fmt: skip
         if self.all_layers:
             widths[0] = config.latent_dim  # ConditionedMLP adds the condition to every layer
         self.stages = nn.ModuleList()

@@ -26,6 +26,10 @@ class ModelConfig:
     # Widths of the fully connected layers between the input (or the conv
     # feature map) and the code; the decoder mirrors them.
     hidden: tuple[int, ...] = (400,)
+    # The decoder's fully connected widths, from the code outward; empty mirrors `hidden`.
+    # A wider, shallower encoder than decoder infers codes that hold up on images it was
+    # not trained on (bench/vae_quality.py).
+    decoder_hidden: tuple[int, ...] = ()
     # Channels of the stride-2 conv stages; used by "conv" backbones.
     conv_channels: tuple[int, ...] = (32, 64)
     # VAE and CVAE pick their backbone; "linear-ae" and "conv-ae" imply theirs.
@@ -67,6 +71,8 @@ class ModelConfig:
                 "decoder_channels needs the grid's width and one per conv stage, all positive "
                 f"({len(self.conv_channels) + 1}), got {list(self.decoder_channels)}"
             )
+        if min(self.hidden + self.decoder_hidden, default=1) < 1:
+            raise ValueError("hidden and decoder_hidden widths must be positive")
         if min(self.channels, self.height, self.width, self.latent_dim) < 1:
             raise ValueError("channels, height, width and latent_dim must be positive")
         if self.family in ("cvae", "classifier") and self.num_classes < 2:

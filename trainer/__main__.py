@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--hidden", type=_ints, default=(256,), help="fully connected widths, e.g. 512,256"
     )
+    t.add_argument(
+        "--decoder-hidden",
+        type=_ints,
+        default=(),
+        help="the decoder's fully connected widths from the code out (default: --hidden mirrored)",
+    )
     t.add_argument("--conv-channels", type=_ints, default=(32, 64), help="e.g. 32,64")
     t.add_argument("--norm", choices=NORMS, default="none", help="conv stages' normalisation")
     t.add_argument(
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 latent_dim=args.latent,
                 backbone=args.backbone,
                 hidden=args.hidden,
+                decoder_hidden=args.decoder_hidden,
                 conv_channels=args.conv_channels,
                 norm=args.norm,
                 upsample=args.upsample,

@@ -148,6 +148,20 @@ def test_published_conv_models_keep_their_weight_names():
     }  # fmt: skip
 
 
+def test_a_decoder_can_have_its_own_widths_and_an_empty_one_mirrors_the_encoder():
+    own = ModelConfig(family="vae", backbone="linear", hidden=(64,), decoder_hidden=(16, 32),
+                      latent_dim=4)  # fmt: skip
+    shapes = {k: tuple(v.shape) for k, v in build_model(own).state_dict().items()}
+    assert shapes["encoder.mlp.0.weight"] == (64, 784)
+    assert [shapes[f"decoder.mlp.{i}.weight"] for i in (0, 2, 4)] == [(16, 4), (32, 16), (784, 32)]
+    mirrored = ModelConfig.from_dict({"family": "vae", "backbone": "linear", "hidden": [64, 16],
+                                      "latent_dim": 4})  # fmt: skip
+    shapes = {k: tuple(v.shape) for k, v in build_model(mirrored).state_dict().items()}
+    assert [shapes[f"decoder.mlp.{i}.weight"] for i in (0, 2, 4)] == [(16, 4), (64, 16), (784, 64)]
+    with pytest.raises(ValueError, match="must be positive"):
+        ModelConfig(family="vae", decoder_hidden=(0,))
+
+
 def test_config_refuses_decoder_widths_that_do_not_fit_the_stages():
     with pytest.raises(ValueError, match="one per conv stage"):
         ModelConfig(family="conv-ae", conv_channels=(8, 16), decoder_channels=(32, 16))
