@@ -82,7 +82,7 @@ FACES: tuple[TrainSpec, ...] = (
     TrainSpec(
         # Batch-normalised stride-2 convs down to 6x6, the code read straight off that map,
         # and a decoder that upsamples a 128-wide 6x6 grid and convolves up to a full-size
-        # conv: a lower held-out MSE than the linear model's in 1.4x its training time
+        # conv: a lower held-out MSE than the linear model's in 1.1-1.4x its training time
         # (bench/faces_figures.py; the transposed-conv model behind a 1024-wide layer had
         # twice the linear model's error).
         name="faces-ae-conv",
