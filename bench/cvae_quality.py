@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from model_store import LocalStore, load_model  # noqa: E402
 from trainer.bootstrap import MNIST, bootstrap  # noqa: E402
+from trainer.conditioning import SampleGuide  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
 from trainer.pipeline import run  # noqa: E402
-from trainer.training import SampleGuide  # noqa: E402
 
 ABLATIONS = {
     "no guide: the plain ELBO": {"sample_guide": 0.0},

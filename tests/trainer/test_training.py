@@ -11,18 +11,12 @@ from torch import nn
 from autoencoders import ModelConfig, build_model
 from autoencoders.encoding import Encoding
 from model_store import LocalStore, load_model
+from trainer.conditioning import CodeCritic, SampleGuide
 from trainer.datasets.mnist import load_embedded_sample
 from trainer.distributed import Group
 from trainer.evaluation import code_class_accuracy
 from trainer.pipeline import TrainSpec, run
-from trainer.training import (
-    CodeCritic,
-    SampleGuide,
-    TrainingDiverged,
-    _shift_each,
-    kl_weight_at,
-    train,
-)
+from trainer.training import TrainingDiverged, _shift_each, kl_weight_at, train
 
 
 def test_kl_weight_falls_linearly_to_one_and_stays_there():
