@@ -34,6 +34,7 @@ from model_store import LocalStore, load_model  # noqa: E402
 from trainer.bootstrap import MNIST, bootstrap  # noqa: E402
 from trainer.conditioning import SampleGuide  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
+from trainer.evaluation import draw_per_class  # noqa: E402
 from trainer.pipeline import run  # noqa: E402
 
 ABLATIONS = {
@@ -71,14 +72,10 @@ def border_ink(images: torch.Tensor) -> float:
     return float(images.flatten(0, -3)[:, ~inside].sum(1).mean())
 
 
-@torch.inference_mode()
 def drawn_border_ink(store: LocalStore, name: str) -> float:
     """border_ink of 1,000 digits the CVAE draws from the prior, 100 of each class."""
-    model = load_model(store, name).module.eval()
-    gen = torch.Generator().manual_seed(0)
-    labels = torch.arange(10).repeat_interleave(100)
-    return border_ink(model.decode(torch.randn(1000, model.config.latent_dim, generator=gen),
-                                   labels))  # fmt: skip
+    model = load_model(store, name).module
+    return border_ink(draw_per_class(model, model.config.num_classes, 100, seed=0)[0])
 
 
 KEYS = (
@@ -103,8 +100,8 @@ def one_run(ablations: bool) -> tuple[float, dict[str, dict[str, float]]]:
             cvae = next(s for s in MNIST if s.name == "mnist-cvae")
             for label, change in ABLATIONS.items():
                 change = dict(change)
-                config = replace(cvae.config, **{k: change.pop(k) for k in list(change)
-                                                 if k == "condition_all_layers"})  # fmt: skip
+                layers = change.pop("condition_all_layers", cvae.config.condition_all_layers)
+                config = replace(cvae.config, condition_all_layers=layers)
                 decay = change.pop("reader_decay", SampleGuide.decay)
                 spec = replace(cvae, name="ablation", config=config, iwae_k=0, **change)
                 with mock.patch.object(SampleGuide, "decay", decay):

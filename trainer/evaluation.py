@@ -103,6 +103,26 @@ def attribute_edit_metrics(
 
 
 @torch.inference_mode()
+def draw_per_class(
+    cvae: nn.Module,
+    num_classes: int,
+    per_class: int = SAMPLES_PER_CLASS,
+    shared_noise: bool = False,
+    seed: int = EVAL_SEED,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per_class` images of every class drawn from the prior, and their labels (class by
+    class). With `shared_noise`, every class is drawn from the same `per_class` codes (as
+    /cvae-sample's shared_noise does); otherwise each image has its own code."""
+    cvae.eval()
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(num_classes).repeat_interleave(per_class)
+    if shared_noise:
+        z = torch.randn(per_class, cvae.config.latent_dim, generator=gen).repeat(num_classes, 1)
+    else:
+        z = torch.randn(len(labels), cvae.config.latent_dim, generator=gen)
+    return cvae.decode(z, labels), labels
+
+
 def conditional_accuracy(
     cvae: nn.Module,
     classifier: nn.Module,
@@ -110,17 +130,9 @@ def conditional_accuracy(
     per_class: int = SAMPLES_PER_CLASS,
     shared_noise: bool = False,
 ) -> float:
-    """Share of digits drawn from the prior per requested class that the classifier names.
-    With `shared_noise`, every class is drawn from the same `per_class` codes (as
-    /cvae-sample's shared_noise does); otherwise each image has its own code."""
-    cvae.eval()
-    gen = torch.Generator().manual_seed(EVAL_SEED)
-    labels = torch.arange(num_classes).repeat_interleave(per_class)
-    if shared_noise:
-        z = torch.randn(per_class, cvae.config.latent_dim, generator=gen).repeat(num_classes, 1)
-    else:
-        z = torch.randn(len(labels), cvae.config.latent_dim, generator=gen)
-    images = cvae.decode(z, labels)
+    """Share of digits drawn from the prior per requested class (draw_per_class) that the
+    classifier names."""
+    images, labels = draw_per_class(cvae, num_classes, per_class, shared_noise)
     return classifier_accuracy(classifier, images, labels)
 
 
