@@ -52,6 +52,9 @@ class ModelConfig:
     # output, then a 3x3 conv to the image at full size; empty mirrors conv_channels (the
     # last stage outputs the image).
     decoder_channels: tuple[int, ...] = ()
+    # VAEs: 0 keeps the standard normal prior; K > 0 learns a mixture of K diagonal
+    # Gaussians as the prior (autoencoders.vae.MixturePrior).
+    prior_components: int = 0
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -73,6 +76,10 @@ class ModelConfig:
             )
         if min(self.hidden + self.decoder_hidden, default=1) < 1:
             raise ValueError("hidden and decoder_hidden widths must be positive")
+        if self.prior_components < 0:
+            raise ValueError(f"prior_components must be 0 or more, got {self.prior_components}")
+        if self.prior_components and self.family not in ("vae", "cvae"):
+            raise ValueError("prior_components is for the vae and cvae families")
         if min(self.channels, self.height, self.width, self.latent_dim) < 1:
             raise ValueError("channels, height, width and latent_dim must be positive")
         if self.family in ("cvae", "classifier") and self.num_classes < 2:

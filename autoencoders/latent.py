@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 
 def fit_gaussian(codes: torch.Tensor, ridge: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,12 +29,6 @@ def sample_gaussian(
 ) -> torch.Tensor:
     eps = torch.randn(count, mean.shape[0], generator=generator)
     return mean + temperature * eps @ scale_tril.T
-
-
-def sample_standard_normal(
-    latent_dim: int, count: int, generator: torch.Generator, temperature: float = 1.0
-) -> torch.Tensor:
-    return temperature * torch.randn(count, latent_dim, generator=generator)
 
 
 def gaussian_log_prob(
@@ -151,18 +146,18 @@ def edit_codes(
 
 
 def sample_prior(
-    family: str,
-    latent_dim: int,
+    model: nn.Module,
     latents: dict[str, torch.Tensor],
     count: int,
     generator: torch.Generator,
     temperature: float = 1.0,
 ) -> torch.Tensor | None:
-    """`count` codes from a model's prior: N(0, I) for VAEs; for plain autoencoders the
-    Gaussian mixture fitted to their training codes (it fits them better), else the fitted
-    full-covariance Gaussian; None when a plain autoencoder has neither."""
-    if family in ("vae", "cvae"):
-        return sample_standard_normal(latent_dim, count, generator, temperature)
+    """`count` codes from a model's prior: a VAE's own (`sample_codes`: N(0, I), or the
+    mixture it learned); for plain autoencoders the Gaussian mixture fitted to their
+    training codes (it fits them better), else the fitted full-covariance Gaussian; None
+    when a plain autoencoder has neither."""
+    if getattr(model, "variational", False):
+        return model.sample_codes(count, generator, temperature)
     gen, t = generator, temperature
     if "mixture_weights" in latents:
         weights, means = latents["mixture_weights"], latents["mixture_means"]

@@ -7,6 +7,8 @@ configuration.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +16,53 @@ from torch import nn
 from autoencoders.backbones import DecoderBody, EncoderBody
 from autoencoders.config import ModelConfig
 from autoencoders.encoding import Encoding, Reconstruction
+
+
+class MixturePrior(nn.Module):
+    """A learned prior: a mixture of K diagonal Gaussians over the code, trained with the
+    rest of the model on the ELBO (the mixture-of-Gaussians prior Tomczak and Welling, 2018,
+    compare with their VampPrior). It moves the prior to where the codes are, which the
+    standard normal cannot; the KL term is then estimated from the sampled code."""
+
+    def __init__(self, components: int, dim: int) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.logits = nn.Parameter(torch.zeros(components))
+        self.means = nn.Parameter(torch.randn(components, dim, generator=gen))
+        self.logvars = nn.Parameter(torch.zeros(components, dim))
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) per row, in nats."""
+        # The squared distance expanded into matrix products: (z - m)^2 / v summed over the
+        # code is z^2 . 1/v - 2 z . m/v + m^2 . 1/v, with no (N, K, D) tensor.
+        precision = torch.exp(-self.logvars)  # (K, D)
+        scaled_means = self.means * precision
+        distance = (
+            z.pow(2) @ precision.T - 2 * z @ scaled_means.T + (self.means * scaled_means).sum(1)
+        )  # (N, K)
+        constant = self.logvars.sum(1) + self.means.shape[1] * math.log(2 * math.pi)
+        log_components = -0.5 * (distance + constant) + torch.log_softmax(self.logits, 0)
+        return torch.logsumexp(log_components, dim=1)
+
+    def sample(
+        self, count: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Pick a component by weight, then draw from it; temperature scales its spread."""
+        weights = torch.softmax(self.logits.detach(), 0)
+        where = generator.device if generator is not None else weights.device
+        picks = torch.multinomial(weights.to(where), count, replacement=True, generator=generator)
+        eps = _standard_normal((count, self.means.shape[1]), generator, weights.device)
+        picks = picks.to(weights.device)
+        std = torch.exp(0.5 * self.logvars.detach()[picks])
+        return self.means.detach()[picks] + temperature * std * eps
+
+
+def _standard_normal(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device
+) -> torch.Tensor:
+    """N(0, I) noise drawn by `generator` (wherever it lives), returned on `device`."""
+    where = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=where).to(device)
 
 
 class VAE(nn.Module):
@@ -28,6 +77,8 @@ class VAE(nn.Module):
         self.to_mu = nn.Linear(self.encoder.out_features, config.latent_dim)
         self.to_logvar = nn.Linear(self.encoder.out_features, config.latent_dim)
         self.decoder = DecoderBody(config, condition_dim=cond)
+        components = config.prior_components
+        self.prior = MixturePrior(components, config.latent_dim) if components else None
 
     @property
     def condition_dim(self) -> int:
@@ -45,6 +96,16 @@ class VAE(nn.Module):
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         std = torch.exp(0.5 * logvar)
         return mu + std * torch.randn_like(std)
+
+    def sample_codes(
+        self, count: int, generator: torch.Generator | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """`count` codes from the prior: the learned mixture, else N(0, I); temperature
+        scales the spread (1 is the prior)."""
+        if self.prior is not None:
+            return self.prior.sample(count, generator, temperature)
+        shape = (count, self.config.latent_dim)
+        return temperature * _standard_normal(shape, generator, self.to_mu.weight.device)
 
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(z, self.condition(labels))

@@ -10,8 +10,8 @@ independently trained classifier, with independent and with shared noise (goal: 
 each), the accuracy of a classifier trained on the CVAE's codes (goal: near chance, 0.10),
 the IWAE estimates, and the wall time of the whole group (goal: under 5 minutes).
 With --ablations it then trains the default CVAE again with one part of its recipe changed
-(the guide's weight, the code critic, where the class enters, the recipes before the guide),
-in the same store, judged by the same classifier.
+(the prior, the guide's weight, the code critic, where the class enters, the recipes before
+the guide), in the same store, judged by the same classifier.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from trainer.pipeline import run  # noqa: E402
 
 ABLATIONS = {
     "no guide: the plain ELBO": {"sample_guide": 0.0},
+    "the N(0, I) prior instead of the learned mixture": {"prior_components": 0},
     "guide 5": {"sample_guide": 5.0},
     "guide 10": {"sample_guide": 10.0},
     "guide 50": {"sample_guide": 50.0},
@@ -60,6 +61,7 @@ ABLATIONS = {
         "kl_anneal": 0.15,
     },
 }
+CONFIG_KEYS = ("condition_all_layers", "prior_components")  # ModelConfig's, not TrainSpec's
 RING = 2  # pixels: the border where real digits hold almost no ink
 
 
@@ -100,8 +102,8 @@ def one_run(ablations: bool) -> tuple[float, dict[str, dict[str, float]]]:
             cvae = next(s for s in MNIST if s.name == "mnist-cvae")
             for label, change in ABLATIONS.items():
                 change = dict(change)
-                layers = change.pop("condition_all_layers", cvae.config.condition_all_layers)
-                config = replace(cvae.config, condition_all_layers=layers)
+                shape = {k: change.pop(k) for k in CONFIG_KEYS if k in change}
+                config = replace(cvae.config, **shape)
                 decay = change.pop("reader_decay", SampleGuide.decay)
                 spec = replace(cvae, name="ablation", config=config, iwae_k=0, **change)
                 with mock.patch.object(SampleGuide, "decay", decay):

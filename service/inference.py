@@ -126,8 +126,7 @@ def examples(model: LoadedModel, rows: int) -> dict[Callable[..., tuple], tuple]
 def _prior(
     model: LoadedModel, count: int, gen: torch.Generator, temperature: float
 ) -> torch.Tensor:
-    config = model.config
-    codes = sample_prior(config.family, config.latent_dim, model.latents, count, gen, temperature)
+    codes = sample_prior(model.module, model.latents, count, gen, temperature)
     if codes is None:
         raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
     return codes

@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
         default=(),
         help="the decoder's fully connected widths from the code out (default: --hidden mirrored)",
     )
+    t.add_argument(
+        "--prior-components",
+        type=int,
+        default=0,
+        help="VAE/CVAE: learn a mixture of this many Gaussians as the prior (0: N(0, I))",
+    )
     t.add_argument("--conv-channels", type=_ints, default=(32, 64), help="e.g. 32,64")
     t.add_argument("--norm", choices=NORMS, default="none", help="conv stages' normalisation")
     t.add_argument(
@@ -136,6 +142,49 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def spec_from_args(args: argparse.Namespace) -> TrainSpec:
+    """The TrainSpec a `train` command line describes (its config's input shape and class
+    count are fitted to the data when it runs)."""
+    config = ModelConfig(
+        family=args.family,
+        latent_dim=args.latent,
+        backbone=args.backbone,
+        hidden=args.hidden,
+        decoder_hidden=args.decoder_hidden,
+        conv_channels=args.conv_channels,
+        norm=args.norm,
+        upsample=args.upsample,
+        decoder_channels=args.decoder_channels,
+        dropout=args.dropout,
+        num_classes=2 if args.family in ("cvae", "classifier") else 0,  # fitted to the data
+        multilabel=args.multilabel,
+        activation=args.activation,
+        condition_all_layers=args.condition_all_layers,
+        prior_components=args.prior_components,
+    )
+    return TrainSpec(
+        name=args.name,
+        config=config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        kl_weight=args.kl_weight,
+        lr_schedule=args.lr_schedule,
+        kl_anneal=args.kl_anneal,
+        shift_pixels=args.shift_pixels,
+        code_critic=args.code_critic,
+        sample_guide=args.sample_guide,
+        clip_grad_norm=args.clip_grad_norm,
+        seed=args.seed,
+        device=args.device,
+        classifier=args.classifier,
+        aliases=tuple(args.alias),
+        promote_first=not args.no_promote,
+        iwae_k=args.iwae_k,
+        iwae_images=args.iwae_images,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -154,43 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             data = load(args.dataset, args.data_dir, names).limited(
                 args.limit_train, args.limit_test
             )
-            config = ModelConfig(
-                family=args.family,
-                latent_dim=args.latent,
-                backbone=args.backbone,
-                hidden=args.hidden,
-                decoder_hidden=args.decoder_hidden,
-                conv_channels=args.conv_channels,
-                norm=args.norm,
-                upsample=args.upsample,
-                decoder_channels=args.decoder_channels,
-                dropout=args.dropout,
-                num_classes=2 if args.family in ("cvae", "classifier") else 0,  # fitted to the data
-                multilabel=args.multilabel,
-                activation=args.activation,
-                condition_all_layers=args.condition_all_layers,
-            )
-            spec = TrainSpec(
-                name=args.name,
-                config=config,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.lr,
-                kl_weight=args.kl_weight,
-                lr_schedule=args.lr_schedule,
-                kl_anneal=args.kl_anneal,
-                shift_pixels=args.shift_pixels,
-                code_critic=args.code_critic,
-                sample_guide=args.sample_guide,
-                clip_grad_norm=args.clip_grad_norm,
-                seed=args.seed,
-                device=args.device,
-                classifier=args.classifier,
-                aliases=tuple(args.alias),
-                promote_first=not args.no_promote,
-                iwae_k=args.iwae_k,
-                iwae_images=args.iwae_images,
-            )
+            spec = spec_from_args(args)
             group, device = distributed.start(args.device)
             try:
                 m = run(spec, data, store, not args.quiet, group, device)

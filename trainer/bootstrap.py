@@ -22,8 +22,10 @@ log = logging.getLogger("trainer")
 
 # One wide encoder layer, two decoder layers: the shallower, wider encoder infers codes that
 # hold up on test digits (105.7 against 108.4 nats at 50 epochs, the same training time).
+# A prior learned as a mixture of 64 Gaussians takes 1.5-2 nats more off at 50 epochs
+# (103.9-104.2 against 105.7-106.0 over three seeds) for 8% more training time.
 MNIST_VAE = ModelConfig(family="vae", backbone="linear", hidden=(1024,), decoder_hidden=(512, 512),
-                        latent_dim=20, activation="silu")  # fmt: skip
+                        latent_dim=20, activation="silu", prior_components=64)  # fmt: skip
 # At a rate of 3e-3 a rare batch can throw the VAEs' gradient far past its usual norm
 # (at most about 190 in a stable 10-epoch Fashion-MNIST run): it is held to 200.
 VAE_RECIPE = {"batch_size": 64, "learning_rate": 3e-3, "lr_schedule": "cosine",

@@ -61,7 +61,7 @@ class SampleGuide(nn.Module):
 
     def __init__(self, config: ModelConfig, weight: float, hidden: int = 256) -> None:
         super().__init__()
-        self.weight, self.latent_dim = weight, config.latent_dim
+        self.weight = weight
         pixels = config.channels * config.height * config.width
         self.reader = nn.Sequential(
             nn.Flatten(),
@@ -75,7 +75,7 @@ class SampleGuide(nn.Module):
         return F.cross_entropy(self.reader(x), labels) + self.decay * squares
 
     def forward(self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        z = torch.randn(len(labels), self.latent_dim, device=x.device)
+        z = model.sample_codes(len(labels))
         drawn = torch.sigmoid(model.decode_logits(z, labels))
         still = {k: v.detach() for k, v in self.reader.named_parameters()}
         read = torch.func.functional_call(self.reader, still, (drawn,))

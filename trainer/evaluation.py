@@ -117,9 +117,9 @@ def draw_per_class(
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(num_classes).repeat_interleave(per_class)
     if shared_noise:
-        z = torch.randn(per_class, cvae.config.latent_dim, generator=gen).repeat(num_classes, 1)
+        z = cvae.sample_codes(per_class, gen).repeat(num_classes, 1)
     else:
-        z = torch.randn(len(labels), cvae.config.latent_dim, generator=gen)
+        z = cvae.sample_codes(len(labels), gen)
     return cvae.decode(z, labels), labels
 
 
@@ -177,8 +177,9 @@ def importance_weighted_nll(
             labels = yb.repeat(n, *[1] * (yb.dim() - 1))
             logits = model.decode_logits(z, labels)
             repeat = (n, *[1] * (xb.dim() - 1))
-            lw = log_importance_weights(logits, xb.repeat(repeat), z,
-                                        enc.mu.repeat(n, 1), enc.logvar.repeat(n, 1))  # fmt: skip
+            log_prior = None if model.prior is None else model.prior.log_prob(z)
+            lw = log_importance_weights(logits, xb.repeat(repeat), z, enc.mu.repeat(n, 1),
+                                        enc.logvar.repeat(n, 1), log_prior)  # fmt: skip
             weights.append(lw.view(n, len(xb)))
         log_px = torch.logsumexp(torch.cat(weights), 0) - math.log(k)
         total += float(-log_px.sum())

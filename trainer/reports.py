@@ -36,11 +36,11 @@ def sample_grid(
     gen = torch.Generator().manual_seed(REPORT_SEED)
     if config.family == "cvae":
         cols = 8
-        z = sample_prior(config.family, config.latent_dim, latents, cols, gen)
+        z = sample_prior(model, latents, cols, gen)
         assert z is not None
         labels = torch.arange(config.num_classes).repeat_interleave(cols)
         return png_bytes(model.decode(z.repeat(config.num_classes, 1), labels), nrow=cols)
-    z = sample_prior(config.family, config.latent_dim, latents, 64, gen)
+    z = sample_prior(model, latents, 64, gen)
     return None if z is None else png_bytes(model.decode(z), nrow=8)
 
 

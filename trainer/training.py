@@ -60,7 +60,8 @@ def batch_loss(
         # single-sample ELBO estimate, as in pytorch/examples' VAE.
         enc = model.encode(x, y)
         z = model.reparameterize(enc.mu, enc.logvar)
-        terms = negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar)
+        log_prior = None if model.prior is None else model.prior.log_prob(z)
+        terms = negative_elbo(model.decode_logits(z, y), x, enc.mu, enc.logvar, z, log_prior)
         loss = terms.loss if kl_weight == 1.0 else terms.reconstruction + kl_weight * terms.kl
         if critic is not None:
             loss = loss + critic(enc.mu, y)

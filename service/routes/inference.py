@@ -153,7 +153,8 @@ async def reconstruct(
     "/sample",
     response_model=SampleResponse,
     summary="New images from the latent space",
-    description="VAEs draw from their standard normal prior; plain autoencoders from the "
+    description="VAEs draw from their prior (the mixture of Gaussians a VAE learned with "
+    "its weights, or the standard normal); plain autoencoders from the "
     "Gaussian mixture fitted to their training codes. The same seed gives the same images, "
     "whatever other requests are served alongside.",
 )

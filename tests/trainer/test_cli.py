@@ -61,7 +61,7 @@ def test_every_family_publishes_metrics_and_report_images(trained_store):
 def test_training_is_repeatable_with_a_seed(trained_store, tmp_path):
     from tests.conftest import train_tiny
 
-    train_tiny(tmp_path, "vae", "again")
+    train_tiny(tmp_path, "vae", "again", "--prior-components", "8")  # as the fixture's
     again = load_model(LocalStore(tmp_path), "again").module.state_dict()
     first = load_model(LocalStore(trained_store), "mnist-vae").module.state_dict()
     assert all(first[k].equal(again[k]) for k in first)
@@ -88,3 +88,28 @@ def test_face_models_publish_directions_edit_metrics_and_a_smile_grid(trained_st
         judge["config"]["multilabel"] is True and judge["attribute_names"] == ae["attribute_names"]
     )
     assert "test_accuracy.Smiling" in judge["metrics"]
+
+
+def test_the_readmes_recipes_train_what_bootstrap_trains():
+    """Every README command marked "the default <name>'s recipe" describes, through the
+    real argument parser, the very spec `bootstrap` trains as <name> (shape and class count
+    aside: both are fitted to the data at run time)."""
+    import shlex
+    from dataclasses import replace
+
+    from trainer.__main__ import _parser, spec_from_args
+    from trainer.bootstrap import GROUPS
+
+    defaults = {s.name: s for _, specs in GROUPS.values() for s in specs}
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    recipes = re.findall(r"^\.venv/bin/python -m trainer (train .*)# the default ([\w-]+)'s",
+                         text, re.M)  # fmt: skip
+    assert {name for _, name in recipes} >= {"mnist-vae", "mnist-cvae", "faces-ae-conv"}
+    fitted = ("channels", "height", "width", "num_classes")
+    for command, name in recipes:
+        cli = spec_from_args(_parser().parse_args(shlex.split(command)))
+        want = defaults[name]
+        assert replace(cli, config=None) == replace(want, config=None), name
+        got_config = {k: v for k, v in cli.config.to_dict().items() if k not in fitted}
+        want_config = {k: v for k, v in want.config.to_dict().items() if k not in fitted}
+        assert got_config == want_config, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.distributions import Bernoulli, Normal
 
@@ -22,12 +23,18 @@ def test_log_importance_weights_are_log_p_x_given_z_plus_log_p_z_minus_log_q():
             + Normal(0.0, 1.0).log_prob(z).sum(1)
             - Normal(mu, (0.5 * logvar).exp()).log_prob(z).sum(1))  # fmt: skip
     torch.testing.assert_close(log_importance_weights(logits, x, z, mu, logvar), want)
+    # A learned prior's log p(z) takes N(0, I)'s place.
+    log_prior = torch.randn(5, generator=gen)
+    moved = want - Normal(0.0, 1.0).log_prob(z).sum(1) + log_prior
+    torch.testing.assert_close(log_importance_weights(logits, x, z, mu, logvar, log_prior), moved)
 
 
-def test_more_importance_samples_give_a_tighter_bound_below_the_elbo():
+@pytest.mark.parametrize("components", [0, 16], ids=["normal-prior", "learned-prior"])
+def test_more_importance_samples_give_a_tighter_bound_below_the_elbo(components):
     """-log p(x) <= IWAE_k <= IWAE_1 = -ELBO in expectation; on 50 digits of a barely
     trained VAE the gaps are far larger than the estimates' noise."""
-    config = ModelConfig(family="vae", backbone="linear", latent_dim=8, hidden=(64,))
+    config = ModelConfig(family="vae", backbone="linear", latent_dim=8, hidden=(64,),
+                         prior_components=components)  # fmt: skip
     torch.manual_seed(0)
     model = build_model(config).eval()
     data = load_embedded_sample()
