@@ -131,6 +131,16 @@ def _blur(x: torch.Tensor, gen: torch.Generator, max_sigma: float) -> torch.Tens
     return out
 
 
+def _clip_grad_norm(module: nn.Module, max_norm: float) -> None:
+    """torch's clip_grad_norm_, scaling only when the norm is above `max_norm`: the same
+    numbers (it scales by exactly 1 otherwise), without a pass over every gradient on the
+    steps that need none (almost all: 5% of the MNIST VAE's step time on CPU)."""
+    params = [p for p in module.parameters() if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    if norm > max_norm:  # reads the norm: free on CPU; on a GPU the loss is read anyway
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+
+
 def evaluate_loss(
     model: nn.Module, config: ModelConfig, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500
 ) -> float:
@@ -245,7 +255,7 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip_grad_norm:
-                torch.nn.utils.clip_grad_norm_(core.parameters(), clip_grad_norm)
+                _clip_grad_norm(core, clip_grad_norm)
             opt.step()
             if schedule is not None:
                 schedule.step()

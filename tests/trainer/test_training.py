@@ -16,12 +16,30 @@ from trainer.datasets.mnist import load_embedded_sample
 from trainer.distributed import Group
 from trainer.evaluation import code_class_accuracy
 from trainer.pipeline import TrainSpec, run
-from trainer.training import TrainingDiverged, _shift_each, kl_weight_at, train
+from trainer.training import TrainingDiverged, _clip_grad_norm, _shift_each, kl_weight_at, train
 
 
 def test_kl_weight_falls_linearly_to_one_and_stays_there():
     assert [kl_weight_at(s, 100, 8.0, 0.5) for s in (0, 25, 50, 99)] == [8.0, 4.5, 1.0, 1.0]
     assert kl_weight_at(99, 100, 4.0, 0.0) == 4.0  # no annealing: a beta-VAE throughout
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 1e6], ids=["clipped", "under-the-limit"])
+def test_gradient_clipping_gives_torchs_numbers_exactly(max_norm):
+    """Scaling only above the limit changes nothing: torch's clip_grad_norm_ scales by
+    exactly 1 below it."""
+    torch.manual_seed(0)
+    a, b = nn.Linear(30, 20), nn.Linear(30, 20)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(8, 30)
+    for net in (a, b):
+        net(x).pow(2).sum().backward()
+    torch.nn.utils.clip_grad_norm_(a.parameters(), max_norm)
+    _clip_grad_norm(b, max_norm)
+    pairs = zip(a.parameters(), b.parameters(), strict=True)
+    assert all(torch.equal(p.grad, q.grad) for p, q in pairs)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in b.parameters()])
+    assert float(norm) <= max_norm * 1.0001
 
 
 def test_each_image_is_shifted_by_its_own_offset_within_bounds():
