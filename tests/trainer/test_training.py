@@ -55,6 +55,15 @@ def test_each_image_is_shifted_by_its_own_offset_within_bounds():
     assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) == 25  # every offset drawn
 
 
+def test_shifting_a_whole_epoch_at_once_draws_what_shifting_batch_by_batch_draws():
+    x = torch.rand(130, 1, 9, 9)
+    whole = _shift_each(x, torch.Generator().manual_seed(3), 1, batch_size=64)
+    gen = torch.Generator().manual_seed(3)
+    batches = torch.cat([_shift_each(b, gen, 1) for b in x.split(64)])  # 64, 64, then 2
+    assert torch.equal(whole, batches)
+    assert not torch.equal(whole, x)
+
+
 def test_the_critic_learns_the_class_while_the_encoder_is_pushed_the_other_way():
     torch.manual_seed(0)
     critic = CodeCritic(latent_dim=3, num_classes=4, weight=5.0)
