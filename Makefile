@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 # The MNIST defaults first (about a minute on two cores); the face models then train in
-# the background (about eleven minutes; log in $(STORE)/.faces-bootstrap.log) while the API
+# the background (about eight minutes; log in $(STORE)/.faces-bootstrap.log) while the API
 # already serves. Names already in the store are skipped, so later runs start at once.
 serve: install
 	$(PY) -m trainer --store $(STORE) bootstrap --only mnist
