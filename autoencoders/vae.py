@@ -107,6 +107,11 @@ class VAE(nn.Module):
         shape = (count, self.config.latent_dim)
         return temperature * _standard_normal(shape, generator, self.to_mu.weight.device)
 
+    def learned_log_prior(self, z: torch.Tensor) -> torch.Tensor | None:
+        """log p(z) per row under the learned mixture; None with the N(0, I) prior, whose
+        terms the losses write in closed form."""
+        return None if self.prior is None else self.prior.log_prob(z)
+
     def decode_logits(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(z, self.condition(labels))
 

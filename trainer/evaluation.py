@@ -177,9 +177,9 @@ def importance_weighted_nll(
             labels = yb.repeat(n, *[1] * (yb.dim() - 1))
             logits = model.decode_logits(z, labels)
             repeat = (n, *[1] * (xb.dim() - 1))
-            log_prior = None if model.prior is None else model.prior.log_prob(z)
             lw = log_importance_weights(logits, xb.repeat(repeat), z, enc.mu.repeat(n, 1),
-                                        enc.logvar.repeat(n, 1), log_prior)  # fmt: skip
+                                        enc.logvar.repeat(n, 1),
+                                        model.learned_log_prior(z))  # fmt: skip
             weights.append(lw.view(n, len(xb)))
         log_px = torch.logsumexp(torch.cat(weights), 0) - math.log(k)
         total += float(-log_px.sum())
