@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -47,6 +48,24 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
 def train_tiny(store: Path, family: str, name: str, *extra: str) -> str:
     return run_cli("-m", "trainer", "--store", str(store), *TINY, "train", "--family", family,
                    "--name", name, *TINY_TRAIN, *extra)  # fmt: skip
+
+
+PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver", "nginx": "nginx-light"}
+
+
+def need_programs(*programs: str) -> dict[str, str]:
+    """The paths of Debian programs a test drives. `make test` installs them where it can
+    (tests/system-packages.sh); where they are still missing the test is skipped, saying which
+    package it needs, unless AE_REQUIRE_PROGRAMS=1 (CI), where it fails."""
+    found = {name: shutil.which(name) for name in programs}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        packages = " ".join(PACKAGES.get(m, m) for m in missing)
+        why = f"needs {', '.join(missing)}: apt-get install {packages} (make test does, as root)"
+        if os.environ.get("AE_REQUIRE_PROGRAMS") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return found  # type: ignore[return-value]
 
 
 def free_port() -> int:

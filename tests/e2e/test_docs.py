@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 
 import pytest
+
+from tests.conftest import need_programs
 
 
 def _examples(openapi: dict):
@@ -46,9 +47,7 @@ def test_error_responses_are_documented_as_problem_json(client):
 @pytest.mark.browser
 @pytest.mark.slow
 def test_docs_page_renders_in_chromium_with_no_internet(server):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("Debian's chromium is needed for this test (.ci/run installs it)")
+    chromium = need_programs("chromium")["chromium"]
     with tempfile.TemporaryDirectory() as profile:
         proc = subprocess.run(
             [

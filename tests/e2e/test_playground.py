@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import Server, need_programs, start_server, stop_server
 
 pytestmark = pytest.mark.slow  # a browser
 
@@ -35,9 +35,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.fail("Debian's chromium and chromium-driver are needed (.ci/run installs them)")
+    chromium, driver = need_programs("chromium", "chromedriver").values()
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,1900",
                 "--disable-background-networking", "--disable-component-update"):  # fmt: skip

@@ -18,7 +18,7 @@ import pytest
 
 from model_store import open_store
 from tests.compose_runner import ROOT, command, environment, load_compose, start
-from tests.conftest import free_port, run_cli, start_server, stop_server
+from tests.conftest import free_port, need_programs, run_cli, start_server, stop_server
 from tests.e2e.test_operations import Load
 from tests.model_store.conftest import publish_tiny
 from tests.s3server import start_s3_server
@@ -76,6 +76,7 @@ def wait_until(check, timeout: float, what: str) -> None:
 def test_replicas_on_one_bucket_switch_together_behind_nginx_with_no_failed_request(
     tmp_path, monkeypatch
 ):
+    need_programs("nginx")
     services = load_compose(SCALE)["services"]
     s3 = start_s3_server()
     procs: list[subprocess.Popen] = []
