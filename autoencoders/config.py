@@ -6,7 +6,7 @@ artifact's manifest), so everything that shapes the weights lives here.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae", "classifier")
@@ -16,56 +16,58 @@ NORMS = ("none", "batch")
 UPSAMPLES = ("transposed", "nearest")
 
 
+def _setting(default: Any, about: str, choices: tuple[str, ...] = (), fitted: bool = False):
+    """A config field with what `python -m trainer train --help` says of it; `fitted` fields
+    are set from the data, not by a flag."""
+    return field(default=default, metadata={"help": about, "choices": choices, "fitted": fitted})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    family: str
-    channels: int = 1
-    height: int = 28
-    width: int = 28
-    latent_dim: int = 20
-    # Widths of the fully connected layers between the input (or the conv
-    # feature map) and the code; the decoder mirrors them.
-    hidden: tuple[int, ...] = (400,)
-    # The decoder's fully connected widths, from the code outward; empty mirrors `hidden`.
+    family: str = field(metadata={"help": "what to train", "choices": FAMILIES, "fitted": False})
+    channels: int = _setting(1, "input channels", fitted=True)
+    height: int = _setting(28, "input height", fitted=True)
+    width: int = _setting(28, "input width", fitted=True)
+    latent_dim: int = _setting(20, "latent size")
+    hidden: tuple[int, ...] = _setting(
+        (256,), "fully connected widths between the input (or conv feature map) and the code"
+    )
     # A wider, shallower encoder than decoder infers codes that hold up on images it was
     # not trained on (bench/vae_quality.py).
-    decoder_hidden: tuple[int, ...] = ()
-    # Channels of the stride-2 conv stages; used by "conv" backbones.
-    conv_channels: tuple[int, ...] = (32, 64)
+    decoder_hidden: tuple[int, ...] = _setting(
+        (), "the decoder's fully connected widths from the code out (empty: hidden mirrored)"
+    )
+    conv_channels: tuple[int, ...] = _setting((32, 64), "channels of the stride-2 conv stages")
     # VAE and CVAE pick their backbone; "linear-ae" and "conv-ae" imply theirs.
-    backbone: str = "conv"
-    num_classes: int = 0
-    dropout: float = 0.0
-    # Classifier only: independent yes/no outputs (face attributes) instead of one class.
-    multilabel: bool = False
-    # Of the autoencoders' fully connected and conv layers (classifiers keep ReLU).
-    activation: str = "relu"
-    # Conditional families: the one-hot class enters every fully connected decoder layer,
-    # not only the first (conv stages always receive it).
-    condition_all_layers: bool = False
-    # Conv bodies: "batch" normalises every conv stage but the decoder's last (BatchNorm).
-    norm: str = "none"
-    # How a conv decoder stage doubles the size: a stride-2 transposed conv, or
-    # nearest-neighbour upsampling then a 3x3 conv (no checkerboard; Odena et al., 2016).
-    upsample: str = "transposed"
-    # Conv decoders: the width of the grid the code is mapped to, then of each stage's
-    # output, then a 3x3 conv to the image at full size; empty mirrors conv_channels (the
-    # last stage outputs the image).
-    decoder_channels: tuple[int, ...] = ()
-    # VAEs: 0 keeps the standard normal prior; K > 0 learns a mixture of K diagonal
-    # Gaussians as the prior (autoencoders.vae.MixturePrior).
-    prior_components: int = 0
+    backbone: str = _setting("conv", "VAE/CVAE body", BACKBONES)
+    num_classes: int = _setting(0, "classes (CVAE, classifier)", fitted=True)
+    dropout: float = _setting(0.0, "dropout rate")
+    multilabel: bool = _setting(False, "classifier: independent yes/no outputs (attributes)")
+    activation: str = _setting("relu", "the autoencoders' activation", ACTIVATIONS)
+    condition_all_layers: bool = _setting(
+        False, "CVAE: the class enters every decoder layer, not only the first"
+    )
+    norm: str = _setting("none", "conv stages' normalisation (batch: BatchNorm)", NORMS)
+    # Nearest-neighbour upsampling then a 3x3 conv has no checkerboard (Odena et al., 2016).
+    upsample: str = _setting("transposed", "how a conv decoder stage doubles the size", UPSAMPLES)
+    decoder_channels: tuple[int, ...] = _setting(
+        (), "conv decoder: grid width, then each stage's; a full-size conv makes the image "
+        "(empty: the encoder mirrored)"
+    )
+    prior_components: int = _setting(
+        0, "VAE/CVAE: learn a mixture of this many Gaussians as the prior (0: N(0, I))"
+    )
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
-        for field, known in (("activation", ACTIVATIONS), ("norm", NORMS),
-                             ("upsample", UPSAMPLES)):  # fmt: skip
-            value = getattr(self, field)
+        for name, known in (("activation", ACTIVATIONS), ("norm", NORMS),
+                            ("upsample", UPSAMPLES)):  # fmt: skip
+            value = getattr(self, name)
             if value not in known:
-                raise ValueError(f"unknown {field} {value!r}; known: {', '.join(known)}")
+                raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
         if self.decoder_channels and (
             len(self.decoder_channels) != len(self.conv_channels) + 1
             or min(self.decoder_channels) < 1

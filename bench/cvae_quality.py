@@ -61,7 +61,7 @@ ABLATIONS = {
         "kl_anneal": 0.15,
     },
 }
-CONFIG_KEYS = ("condition_all_layers", "prior_components")  # ModelConfig's, not TrainSpec's
+CONFIG_KEYS = ("condition_all_layers", "prior_components")  # ModelConfig's, not TrainingSettings'
 RING = 2  # pixels: the border where real digits hold almost no ink
 
 
@@ -105,7 +105,8 @@ def one_run(ablations: bool) -> tuple[float, dict[str, dict[str, float]]]:
                 shape = {k: change.pop(k) for k in CONFIG_KEYS if k in change}
                 config = replace(cvae.config, **shape)
                 decay = change.pop("reader_decay", SampleGuide.decay)
-                spec = replace(cvae, name="ablation", config=config, iwae_k=0, **change)
+                training = cvae.training.model_copy(update={"iwae_k": 0, **change})
+                spec = replace(cvae, name="ablation", config=config, training=training)
                 with mock.patch.object(SampleGuide, "decay", decay):
                     m = run(spec, data, store, progress=False)
                 ink = drawn_border_ink(store, f"ablation@{m.version}")

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from autoencoders import ModelConfig, build_model  # noqa: E402
 from bench.load import run_load  # noqa: E402
-from model_store import LocalStore, load_model  # noqa: E402
+from model_store import LocalStore, TrainingSettings, load_model  # noqa: E402
 from service.examples import DIGIT_7  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
 from trainer.pipeline import config_for  # noqa: E402
@@ -54,7 +54,8 @@ def baseline_elbo(epochs: int) -> tuple[float, float]:
     torch.manual_seed(0)
     model = build_model(config)
     started = time.perf_counter()
-    train(model, config, data, epochs, 128, 1e-3, 0, torch.device("cpu"), progress=False)
+    settings = TrainingSettings(epochs=epochs, batch_size=128, learning_rate=1e-3, seed=0)
+    train(model, config, data, settings, torch.device("cpu"), progress=False)
     return evaluate_loss(model, config, data.test_x, data.test_y), time.perf_counter() - started
 
 

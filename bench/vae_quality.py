@@ -42,10 +42,11 @@ sys.path.insert(0, str(ROOT))
 from autoencoders import build_model  # noqa: E402
 from trainer.bootstrap import MNIST  # noqa: E402
 from trainer.datasets import Dataset  # noqa: E402
-from trainer.datasets.catalog import DEBIAN_FASHION_DIR, load  # noqa: E402
+from trainer.datasets.catalog import DEBIAN_FASHION_DIR  # noqa: E402
+from trainer.datasets.catalog import load_named as load  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
-from trainer.pipeline import config_for, train_as_specified  # noqa: E402
-from trainer.training import evaluate_loss  # noqa: E402
+from trainer.pipeline import config_for  # noqa: E402
+from trainer.training import evaluate_loss, train  # noqa: E402
 
 
 class ReferenceVAE(nn.Module):
@@ -111,12 +112,13 @@ def train_ours(
     config = spec.config
     if prior_components is not None:
         config = replace(config, prior_components=prior_components)
-    spec = replace(spec, epochs=epochs, config=config)
+    training = spec.training.model_copy(update={"epochs": epochs})
+    spec = replace(spec, training=training, config=config)
     config = config_for(data, spec.config)
-    torch.manual_seed(spec.seed)
+    torch.manual_seed(spec.training.seed)
     model = build_model(config)
     started = time.perf_counter()
-    train_as_specified(spec, model, config, data, torch.device("cpu"), progress=False)
+    train(model, config, data, spec.training, torch.device("cpu"), progress=False)
     seconds = time.perf_counter() - started
     return evaluate_loss(model, config, data.test_x, data.test_y), seconds
 

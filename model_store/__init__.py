@@ -11,7 +11,14 @@ from model_store.errors import (
 )
 from model_store.local import LocalStore
 from model_store.location import open_store
-from model_store.manifest import Crop, DatasetInfo, InputSpec, Manifest, TrainingInfo
+from model_store.manifest import (
+    Crop,
+    DatasetInfo,
+    InputSpec,
+    Manifest,
+    TrainingInfo,
+    TrainingSettings,
+)
 from model_store.refs import DEFAULT_ALIAS, ModelRef, parse_ref, validate_name
 from model_store.store import Store, VersionContent
 
@@ -43,6 +50,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TrainingInfo",
+    "TrainingSettings",
     "VersionContent",
     "VersionInUse",
     "VersionNotFound",

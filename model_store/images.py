@@ -17,6 +17,10 @@ from PIL import Image
 
 from model_store.manifest import InputSpec
 
+# The most pixels an image may declare, checked before decoding: the service's default limit
+# on a request's image and the trainer's on a folder's file (a decompression bomb past it).
+MAX_IMAGE_PIXELS = 4_000_000
+
 
 def prepare_image(img: Image.Image, spec: InputSpec) -> torch.Tensor:
     """A decoded image -> (C, H, W) float32 tensor in [0, 1]: convert to grey or RGB, crop

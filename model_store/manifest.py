@@ -59,26 +59,77 @@ class DatasetInfo(BaseModel):
     name: str
     train_size: int
     test_size: int
-    fingerprint: str = Field(description="sha256 over the training and test tensors")
-
-
-class TrainingInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    kl_weight: float = Field(1.0, description="VAE KL weight in training (1: the ELBO)")
-    lr_schedule: str = Field("constant", description="constant, or cosine (decays to 0)")
-    kl_anneal: float = Field(
-        0.0, description="share of the steps over which kl_weight fell linearly to 1 (0: none)"
+    fingerprint: str = Field(
+        description="sha256 over the training and test tensors, or for a folder over its "
+        "file list and bytes"
     )
-    shift_pixels: int = Field(0, description="each training image moved by up to this many pixels")
-    code_critic: float = Field(0.0, description="CVAE: weight of the adversary on the code")
+    test_fraction: float | None = Field(
+        None, description="folders: the share of images held out (seeded, per class)"
+    )
+    skipped: int = Field(0, description="folders: files that could not be used, and skipped")
+    skipped_files: list[str] = Field(
+        default_factory=list, description="folders: the first skipped files, each with its reason"
+    )
+
+
+class TrainingSettings(BaseModel):
+    """How a version is trained, beside its architecture (ModelConfig) and its data: every
+    field is one flag of `python -m trainer train` (trainer.settings makes them), `train()`
+    takes the object whole and the manifest stores it whole (TrainingInfo). A new training
+    option is one field here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    epochs: int = Field(10, description="passes over the training images")
+    batch_size: int = Field(128, description="images per step")
+    learning_rate: float = Field(1e-3, description="Adam's learning rate")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="constant, or cosine (decays to 0 by the last step)"
+    )
+    kl_weight: float = Field(1.0, description="VAE/CVAE KL weight (1: the ELBO; beta-VAE)")
+    kl_anneal: float = Field(
+        0.0, description="share of the steps over which kl_weight falls linearly to 1 (0: none)"
+    )
+    shift_pixels: int = Field(
+        0, description="VAEs: each training image moved by up to this many pixels"
+    )
+    code_critic: float = Field(
+        0.0, description="CVAE: weight of an adversary that keeps the class out of codes"
+    )
     sample_guide: float = Field(
-        0.0, description="CVAE: weight of a reader's verdict on digits drawn from the prior"
+        0.0, description="CVAE: weight of a reader's verdict on images drawn from the prior"
     )
     clip_grad_norm: float = Field(0.0, description="gradient norm limit per step (0: none)")
-    seed: int
+    seed: int = Field(0, description="seeds the weights, the shuffling and the augmentations")
+    iwae_k: int = Field(
+        1000, description="VAE/CVAE: importance samples for the test -log p(x) (0: skip)"
+    )
+    iwae_images: int = Field(
+        100, description="VAE/CVAE: test images the -log p(x) estimate uses"
+    )
+
+    @model_validator(mode="after")
+    def _in_range(self) -> TrainingSettings:
+        if min(self.epochs, self.batch_size, self.iwae_images) < 1:
+            raise ValueError("epochs, batch_size and iwae_images must be at least 1")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+        if min(self.kl_weight, self.kl_anneal, self.shift_pixels, self.code_critic,
+               self.sample_guide, self.clip_grad_norm, self.iwae_k) < 0:  # fmt: skip
+            raise ValueError("weights, shifts, limits and iwae_k cannot be negative")
+        if self.kl_anneal > 1:
+            raise ValueError("kl_anneal is a share of the steps: at most 1")
+        return self
+
+
+class TrainingInfo(TrainingSettings):
+    """The settings a version was trained with, and what the run itself recorded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    @model_validator(mode="after")
+    def _in_range(self) -> TrainingInfo:  # a stored record is read as it was written
+        return self
+
     device: str
     processes: int = Field(1, description="processes that trained it together (torchrun)")
     duration_s: float

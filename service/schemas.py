@@ -187,6 +187,11 @@ class VersionSummary(BaseModel):
     metrics: dict[str, float]
     class_names: list[str]
     attribute_names: list[str]
+    dataset: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what it was trained on: name, train_size, test_size, fingerprint; for a "
+        "folder also test_fraction, skipped and the first skipped_files",
+    )
     capabilities: list[str]
     evaluated_with: dict[str, str]
     report: list[str] = Field(description="report images published with the version")

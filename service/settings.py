@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model_store.images import MAX_IMAGE_PIXELS
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AE_", extra="ignore")
@@ -22,7 +24,9 @@ class Settings(BaseSettings):
     )
     preload: list[str] = Field(default_factory=list, description="extra refs to load at start")
     max_body_bytes: int = Field(8 * 1024 * 1024, description="larger request bodies get 413")
-    max_image_pixels: int = Field(4_000_000, description="larger images get 413, before decoding")
+    max_image_pixels: int = Field(
+        MAX_IMAGE_PIXELS, description="larger images get 413, before decoding"
+    )
     max_loaded_models: int = Field(8, description="loaded versions kept in memory (LRU)")
     max_waiting_inference: int = Field(
         64, description="requests waiting for a forward pass, per worker; more get 503"

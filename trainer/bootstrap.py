@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from autoencoders import ModelConfig
-from model_store import LocalStore, Manifest, Store
+from model_store import LocalStore, Manifest, Store, TrainingSettings
 from trainer.datasets import Dataset
 from trainer.datasets.faces import load_synthetic_faces
 from trainer.datasets.mnist import load_embedded_sample
@@ -28,15 +28,14 @@ MNIST_VAE = ModelConfig(family="vae", backbone="linear", hidden=(1024,), decoder
                         latent_dim=20, activation="silu", prior_components=64)  # fmt: skip
 # At a rate of 3e-3 a rare batch can throw the VAEs' gradient far past its usual norm
 # (at most about 190 in a stable 10-epoch Fashion-MNIST run): it is held to 200.
-VAE_RECIPE = {"batch_size": 64, "learning_rate": 3e-3, "lr_schedule": "cosine",
+VAE_RECIPE = {"epochs": 30, "batch_size": 64, "learning_rate": 3e-3, "lr_schedule": "cosine",
               "shift_pixels": 1, "clip_grad_norm": 200.0}  # fmt: skip
 # Order matters within a group: evaluations use the classifier published before them.
 MNIST: tuple[TrainSpec, ...] = (
     TrainSpec(
         name="mnist-classifier",
         config=ModelConfig(family="classifier", hidden=(128,), dropout=0.25, num_classes=10),
-        epochs=12,
-        batch_size=64,
+        training=TrainingSettings(epochs=12, batch_size=64),
     ),
     TrainSpec(
         # An MLP started at the mean digit, trained with a high rate annealed to 0 and on
@@ -44,8 +43,7 @@ MNIST: tuple[TrainSpec, ...] = (
         # (bench/vae_quality.py).
         name="mnist-vae",
         config=MNIST_VAE,
-        epochs=30,
-        **VAE_RECIPE,
+        training=TrainingSettings(**VAE_RECIPE),
     ),
     TrainSpec(
         # The class enters every decoder layer, the objective is the plain ELBO, and a
@@ -55,9 +53,7 @@ MNIST: tuple[TrainSpec, ...] = (
         # adversary it replaces bought the second only by giving up the first).
         name="mnist-cvae",
         config=replace(MNIST_VAE, family="cvae", num_classes=10, condition_all_layers=True),
-        epochs=30,
-        **VAE_RECIPE,
-        sample_guide=20.0,
+        training=TrainingSettings(**VAE_RECIPE, sample_guide=20.0),
         classifier="mnist-classifier",
     ),
 )
@@ -70,15 +66,12 @@ FACES: tuple[TrainSpec, ...] = (
     TrainSpec(
         name="faces-attributes",
         config=ModelConfig(family="classifier", hidden=(128,), num_classes=4, multilabel=True),
-        epochs=4,
-        batch_size=64,
+        training=TrainingSettings(epochs=4, batch_size=64),
     ),
     TrainSpec(
         name="faces-ae-linear",
         config=ModelConfig(family="linear-ae", hidden=(1024,), latent_dim=FACES_LATENT),
-        epochs=15,
-        batch_size=64,
-        lr_schedule="cosine",
+        training=TrainingSettings(epochs=15, batch_size=64, lr_schedule="cosine"),
         classifier="faces-attributes",
     ),
     TrainSpec(
@@ -89,10 +82,9 @@ FACES: tuple[TrainSpec, ...] = (
         # twice the linear model's error).
         name="faces-ae-conv",
         config=FACES_CONV,
-        epochs=15,
-        batch_size=64,
-        learning_rate=3e-3,
-        lr_schedule="cosine",
+        training=TrainingSettings(
+            epochs=15, batch_size=64, learning_rate=3e-3, lr_schedule="cosine"
+        ),
         classifier="faces-attributes",
     ),
 )
@@ -154,6 +146,6 @@ def _bootstrap_group(
     published = []
     for spec in todo:
         if epochs is not None:
-            spec = replace(spec, epochs=epochs)
+            spec = replace(spec, training=spec.training.model_copy(update={"epochs": epochs}))
         published.append(run(spec, data, store, progress=progress))
     return published

@@ -11,7 +11,7 @@ from torch import nn
 from autoencoders import ModelConfig
 from autoencoders.latent import edit_codes
 from autoencoders.losses import log_importance_weights, per_image_mse
-from trainer.datasets import Dataset
+from trainer.datasets import Dataset, as_float
 from trainer.training import evaluate_loss
 
 SAMPLES_PER_CLASS = 100
@@ -142,7 +142,8 @@ def code_class_accuracy(cvae: nn.Module, data: Dataset, steps: int = 300) -> flo
     images' means. Near chance (1 / classes) means the class lives in the label alone."""
     cvae.eval()
     with torch.no_grad():  # not inference_mode: the probe's autograd reads these codes
-        train_z = cvae.encode(data.train_x, data.train_y).mu
+        train_z = torch.cat([cvae.encode(as_float(data.train_x[s]), data.train_y[s]).mu
+                             for s in _batches(len(data.train_x), 4096)])  # fmt: skip
         test_z = cvae.encode(data.test_x, data.test_y).mu
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(EVAL_SEED)

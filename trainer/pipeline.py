@@ -17,8 +17,15 @@ from autoencoders.latent import (
     gaussian_log_prob,
     mixture_log_prob,
 )
-from model_store import Manifest, Store, TrainingInfo, load_model, publish_model
-from trainer.datasets import Dataset
+from model_store import (
+    Manifest,
+    Store,
+    TrainingInfo,
+    TrainingSettings,
+    load_model,
+    publish_model,
+)
+from trainer.datasets import Dataset, as_float
 from trainer.distributed import LONE, Group
 from trainer.evaluation import evaluate
 from trainer.provenance import code_version
@@ -31,25 +38,16 @@ MIXTURE_COMPONENTS = 8
 
 @dataclass(frozen=True)
 class TrainSpec:
+    """One training job: the model to publish, its architecture and its training settings
+    (each a typed object, stored whole in the manifest), and how to publish it."""
+
     name: str
     config: ModelConfig
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    kl_weight: float = 1.0
-    lr_schedule: str = "constant"  # or "cosine": decays to 0 by the last epoch
-    kl_anneal: float = 0.0  # share of the steps over which kl_weight falls to 1 (0: constant)
-    shift_pixels: int = 0  # VAEs: each training image moved by up to this many pixels
-    code_critic: float = 0.0  # CVAE: weight of the adversary that keeps the class out of codes
-    sample_guide: float = 0.0  # CVAE: weight of the reader's verdict on digits drawn from the prior
-    clip_grad_norm: float = 0.0  # > 0: gradients scaled down to at most this norm
-    seed: int = 0
+    training: TrainingSettings = field(default_factory=TrainingSettings)
     device: str = "auto"
     classifier: str | None = None  # judge for a CVAE's conditional accuracy: name[@version]
     aliases: tuple[str, ...] = field(default_factory=tuple)
     promote_first: bool = True
-    iwae_k: int = 1000  # importance samples for the test log-likelihood (VAEs; 0: skip)
-    iwae_images: int = 100  # test images it is estimated on
 
 
 def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
@@ -64,44 +62,15 @@ def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
     return replace(config, channels=c, height=h, width=w, num_classes=num_classes)
 
 
-def train_as_specified(
-    spec: TrainSpec,
-    model: torch.nn.Module,
-    config: ModelConfig,
-    data: Dataset,
-    device: torch.device,
-    progress: bool = True,
-    group: Group = LONE,
-) -> list[dict[str, float]]:
-    """`train` with every training setting the spec holds: the one place a TrainSpec
-    becomes a training run (run, and benches that time the training alone)."""
-    return train(
-        model,
-        config,
-        data,
-        spec.epochs,
-        spec.batch_size,
-        spec.learning_rate,
-        spec.seed,
-        device,
-        progress,
-        kl_weight=spec.kl_weight,
-        lr_schedule=spec.lr_schedule,
-        group=group,
-        shift_pixels=spec.shift_pixels,
-        kl_anneal=spec.kl_anneal,
-        code_critic=spec.code_critic,
-        clip_grad_norm=spec.clip_grad_norm,
-        sample_guide=spec.sample_guide,
-    )
-
-
 @torch.inference_mode()
 def fit_latents(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor]:
     """What a plain autoencoder stores beside its weights, computed on training codes:
     a Gaussian to sample from and, for data with attributes, one edit direction each."""
     codes = torch.cat(
-        [model.encode(data.train_x[i : i + 1000]).z for i in range(0, len(data.train_x), 1000)]
+        [
+            model.encode(as_float(data.train_x[i : i + 1000])).z
+            for i in range(0, len(data.train_x), 1000)
+        ]
     )
     mean, scale_tril = fit_gaussian(codes)
     weights, means, trils = fit_gaussian_mixture(codes, components=MIXTURE_COMPONENTS)
@@ -149,7 +118,7 @@ def run(
     """Train, evaluate and publish; in a torchrun group only rank 0 evaluates and publishes
     (the others return None)."""
     config = config_for(data, spec.config)
-    torch.manual_seed(spec.seed)
+    torch.manual_seed(spec.training.seed)
     model = build_model(config)
     device = device or pick_device(spec.device)
     log.info(
@@ -157,11 +126,11 @@ def run(
         spec.name,
         config.family,
         data.name,
-        spec.epochs,
+        spec.training.epochs,
         device,
     )
     started = time.perf_counter()
-    history = train_as_specified(spec, model, config, data, device, progress, group)
+    history = train(model, config, data, spec.training, device, progress, group=group)
     duration = time.perf_counter() - started
     if not group.main:
         return None
@@ -174,7 +143,8 @@ def run(
             raise ValueError(f"{spec.classifier} is a {loaded.config.family}, not a classifier")
         judge, evaluated_with["classifier"] = loaded.module, loaded.ref
     latents = fit_latents(model, data) if config.family in ("linear-ae", "conv-ae") else {}
-    metrics = evaluate(model, config, data, judge, latents, spec.iwae_k, spec.iwae_images)
+    metrics = evaluate(model, config, data, judge, latents, spec.training.iwae_k,
+                       spec.training.iwae_images)  # fmt: skip
     if latents:
         metrics.update(_prior_fit(model, data, latents))
     present = data.present(data.test_attrs) if data.test_attrs is not None else None
@@ -197,17 +167,7 @@ def run(
         else [],
         "dataset": data.info().model_dump(),
         "training": TrainingInfo(
-            epochs=spec.epochs,
-            batch_size=spec.batch_size,
-            learning_rate=spec.learning_rate,
-            kl_weight=spec.kl_weight,
-            lr_schedule=spec.lr_schedule,
-            kl_anneal=spec.kl_anneal,
-            shift_pixels=spec.shift_pixels,
-            code_critic=spec.code_critic,
-            sample_guide=spec.sample_guide,
-            clip_grad_norm=spec.clip_grad_norm,
-            seed=spec.seed,
+            **spec.training.model_dump(),
             device=str(device),
             processes=group.world,
             duration_s=round(duration, 3),

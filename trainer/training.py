@@ -15,14 +15,12 @@ from tqdm import tqdm
 
 from autoencoders import ModelConfig
 from autoencoders.losses import negative_elbo
+from model_store import TrainingSettings
 from trainer.conditioning import CodeCritic, SampleGuide
-from trainer.datasets import Dataset
+from trainer.datasets import Dataset, as_float, pixel_mean
 
 if TYPE_CHECKING:
     from trainer.distributed import Group
-
-LR_SCHEDULES = ("constant", "cosine")
-
 
 class TrainingDiverged(ValueError):
     """The loss became NaN or infinite: the run stops before anything is published."""
@@ -159,7 +157,7 @@ def evaluate_loss(
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(0)
         for i in range(0, len(x), batch_size):
-            xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+            xb, yb = as_float(x[i : i + batch_size]).to(device), y[i : i + batch_size].to(device)
             total += float(batch_loss(model, config, xb, yb)) * len(xb)
     return total / len(x)
 
@@ -168,23 +166,14 @@ def train(
     model: nn.Module,
     config: ModelConfig,
     data: Dataset,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
+    settings: TrainingSettings,
     device: torch.device,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-    kl_weight: float = 1.0,
-    lr_schedule: str = "constant",
     group: Group | None = None,
-    shift_pixels: int = 0,
-    kl_anneal: float = 0.0,
-    code_critic: float = 0.0,
-    clip_grad_norm: float = 0.0,
-    sample_guide: float = 0.0,
 ) -> list[dict[str, float]]:
-    """Adam on the family's objective; returns per-epoch train and test losses.
+    """Adam on the family's objective, as `settings` say; returns per-epoch train and test
+    losses.
 
     VAEs start their decoder at the mean training image; `shift_pixels` translates each
     of their training images by up to that many pixels; `kl_anneal`, `code_critic` and
@@ -200,17 +189,18 @@ def train(
     from trainer.distributed import LONE
 
     group = group or LONE
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, not {lr_schedule!r}")
+    epochs, batch_size, seed = settings.epochs, settings.batch_size, settings.seed
+    kl_weight, shift_pixels = settings.kl_weight, settings.shift_pixels
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     if config.family in ("vae", "cvae"):
-        model.decoder.init_output_bias(data.train_x.mean(0))
+        model.decoder.init_output_bias(pixel_mean(data.train_x))
     # Conv bodies train about a third faster on CPU in the channels-last layout (oneDNN's);
     # the weights return to the standard layout before anything else reads them.
     layout = torch.channels_last if config.effective_backbone == "conv" else torch.preserve_format
     model.to(device, memory_format=layout)
-    core = Objective(model, config, kl_weight, code_critic, sample_guide).to(device)
+    core = Objective(model, config, kl_weight, settings.code_critic,
+                     settings.sample_guide).to(device)  # fmt: skip
     objective: nn.Module = core
     if group.active:
         from torch.nn.parallel import DistributedDataParallel
@@ -219,12 +209,13 @@ def train(
         objective = DistributedDataParallel(objective, device_ids=ids)
     # The fused step (one kernel over all parameters) takes a quarter off the MNIST VAE's
     # step time on CPU (bench/vae_quality.py: 3.6x the reference's time before, 2.8x after).
-    opt = torch.optim.Adam(core.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"))
+    fused = device.type in ("cpu", "cuda")
+    opt = torch.optim.Adam(core.parameters(), lr=settings.learning_rate, fused=fused)
     x, y = data.train_x, data.targets(config.multilabel)
     steps = (len(x) + batch_size - 1) // batch_size
     schedule = (
         torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
-        if lr_schedule == "cosine"
+        if settings.lr_schedule == "cosine"
         else None
     )
     history: list[dict[str, float]] = []
@@ -245,13 +236,13 @@ def train(
         for i in range(steps):
             batch = slice(i * batch_size, (i + 1) * batch_size)
             idx = order[batch]
-            xb, yb = x[idx] if shifted is None else shifted[batch], y[idx]
+            xb, yb = as_float(x[idx] if shifted is None else shifted[batch]), y[idx]
             if config.family == "classifier" and not config.multilabel:
                 xb = _shift(xb, gen, 2)
             elif config.family == "classifier":
                 xb = _blur(xb, gen, 1.5)
             core.kl_weight = kl_weight_at((epoch - 1) * steps + i, epochs * steps, kl_weight,
-                                          kl_anneal)  # fmt: skip
+                                          settings.kl_anneal)  # fmt: skip
             # Augmented as one global batch, then sharded: every rank's generator stays in step.
             mine = group.shard(torch.arange(len(idx)))
             xb, yb = xb[mine].to(device, memory_format=layout), yb[mine].to(device)
@@ -268,8 +259,8 @@ def train(
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if clip_grad_norm:
-                _clip_grad_norm(core, clip_grad_norm)
+            if settings.clip_grad_norm:
+                _clip_grad_norm(core, settings.clip_grad_norm)
             opt.step()
             if schedule is not None:
                 schedule.step()

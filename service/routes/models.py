@@ -80,6 +80,7 @@ def get_model(
                 metrics=m.metrics,
                 class_names=m.class_names,
                 attribute_names=m.attribute_names,
+                dataset=m.dataset.model_dump(),
                 capabilities=capabilities(m),
                 evaluated_with=m.evaluated_with,
                 report=(report := sorted(f for f in m.files if f.startswith("report/"))),

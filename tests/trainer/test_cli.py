@@ -107,7 +107,7 @@ def test_the_readmes_recipes_train_what_bootstrap_trains():
     assert {name for _, name in recipes} >= {"mnist-vae", "mnist-cvae", "faces-ae-conv"}
     fitted = ("channels", "height", "width", "num_classes")
     for command, name in recipes:
-        cli = spec_from_args(_parser().parse_args(shlex.split(command)))
+        cli, _ = spec_from_args(_parser().parse_args(shlex.split(command)))
         want = defaults[name]
         assert replace(cli, config=None) == replace(want, config=None), name
         got_config = {k: v for k, v in cli.config.to_dict().items() if k not in fitted}

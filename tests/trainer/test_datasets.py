@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from trainer.datasets.catalog import load
-from trainer.datasets.mnist import DatasetError, load_embedded_sample, load_idx_directory, read_idx
+from trainer.datasets import DatasetError
+from trainer.datasets.catalog import load_named as load
+from trainer.datasets.mnist import load_embedded_sample, load_idx_directory, read_idx
 
 
 def write_idx(path, array: np.ndarray, compress: bool) -> None:

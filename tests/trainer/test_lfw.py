@@ -14,8 +14,8 @@ from PIL import Image
 from model_store import Crop, LocalStore, load_model
 from service.codec import decode_image
 from tests.conftest import run_cli, start_server, stop_server
+from trainer.datasets import DatasetError
 from trainer.datasets.lfw import ATTRIBUTE_COUNT, crop_face, load_lfw, photo_key, read_attributes
-from trainer.datasets.mnist import DatasetError
 
 NAMES = ["Male", "Asian", "White"] + [f"Attr {i}" for i in range(ATTRIBUTE_COUNT - 4)] + ["Smiling"]
 PEOPLE = ["Aaron Eckhart", "Zoe Ball", "Jean-Claude Van Damme", "Ana Guevara", "Li Peng", "Mo Ji"]

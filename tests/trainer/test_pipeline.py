@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from autoencoders import ModelConfig
-from model_store import LocalStore, load_model
+from model_store import LocalStore, TrainingSettings, load_model
 from trainer.datasets.mnist import load_embedded_sample
 from trainer.pipeline import TrainSpec, run
 from trainer.training import batch_loss
@@ -17,7 +17,7 @@ def test_kl_weight_trains_a_beta_vae_and_is_recorded(tmp_path):
     store = LocalStore(tmp_path)
     for name, weight in (("elbo", 1.0), ("beta", 4.0)):
         run(
-            TrainSpec(name=name, config=CVAE, epochs=1, kl_weight=weight),
+            TrainSpec(name=name, config=CVAE, training=TrainingSettings(epochs=1, kl_weight=weight)),
             data,
             store,
             progress=False,
@@ -37,7 +37,8 @@ def test_cosine_schedule_anneals_the_learning_rate_and_is_recorded(tmp_path):
     store = LocalStore(tmp_path)
     config = ModelConfig(family="linear-ae", hidden=(32,), latent_dim=4)
     for schedule in ("constant", "cosine"):
-        spec = TrainSpec(name=schedule, config=config, epochs=2, lr_schedule=schedule)
+        spec = TrainSpec(name=schedule, config=config,
+                         training=TrainingSettings(epochs=2, lr_schedule=schedule))  # fmt: skip
         run(spec, data, store, progress=False)
     constant, cosine = (load_model(store, n).manifest.training for n in ("constant", "cosine"))
     assert cosine.lr_schedule == "cosine"
@@ -45,7 +46,7 @@ def test_cosine_schedule_anneals_the_learning_rate_and_is_recorded(tmp_path):
     first, last = (h["learning_rate"] for h in cosine.history)
     assert 0 < first < 1e-3 and last < 1e-9  # down to 0 by the last step
     with pytest.raises(ValueError, match="lr_schedule"):
-        run(TrainSpec(name="x", config=config, lr_schedule="step"), data, store, progress=False)
+        TrainingSettings(lr_schedule="step")
 
 
 def test_beta_objective_weighs_only_the_kl_term():

@@ -10,7 +10,7 @@ from torch import nn
 
 from autoencoders import ModelConfig, build_model
 from autoencoders.encoding import Encoding
-from model_store import LocalStore, load_model
+from model_store import LocalStore, TrainingSettings, load_model
 from trainer.conditioning import CodeCritic, SampleGuide
 from trainer.datasets.mnist import load_embedded_sample
 from trainer.distributed import Group
@@ -122,13 +122,15 @@ def test_the_cvae_recipe_trains_publishes_and_reports_its_checks(tmp_path):
     data = load_embedded_sample().limited(600, 200)
     store = LocalStore(tmp_path)
     judge = ModelConfig(family="classifier", hidden=(16,), num_classes=10)
-    run(TrainSpec(name="judge", config=judge, epochs=1), data, store, progress=False)
+    run(TrainSpec(name="judge", config=judge, training=TrainingSettings(epochs=1)), data, store,
+        progress=False)  # fmt: skip
     config = ModelConfig(family="cvae", backbone="linear", hidden=(32, 32), latent_dim=4,
                          num_classes=10, activation="silu", condition_all_layers=True)  # fmt: skip
-    spec = TrainSpec(name="cvae", config=config, epochs=2, batch_size=64, learning_rate=3e-3,
-                     lr_schedule="cosine", shift_pixels=1, kl_weight=8.0, kl_anneal=0.7,
-                     code_critic=5.0, sample_guide=30.0, classifier="judge",
-                     iwae_images=5)  # fmt: skip
+    training = TrainingSettings(epochs=2, batch_size=64, learning_rate=3e-3,
+                                lr_schedule="cosine", shift_pixels=1, kl_weight=8.0,
+                                kl_anneal=0.7, code_critic=5.0, sample_guide=30.0,
+                                iwae_images=5)  # fmt: skip
+    spec = TrainSpec(name="cvae", config=config, training=training, classifier="judge")
     manifest = run(spec, data, store, progress=False)
     training = manifest.training
     assert (training.shift_pixels, training.kl_anneal, training.code_critic,
@@ -147,7 +149,8 @@ def test_a_diverging_run_stops_with_a_clear_error_and_publishes_nothing(tmp_path
     data = load_embedded_sample().limited(256, 64)
     store = LocalStore(tmp_path)
     config = ModelConfig(family="vae", backbone="linear", hidden=(16,), latent_dim=4)
-    spec = TrainSpec(name="exploding", config=config, epochs=5, learning_rate=1e4)
+    spec = TrainSpec(name="exploding", config=config,
+                     training=TrainingSettings(epochs=5, learning_rate=1e4))  # fmt: skip
     with pytest.raises(TrainingDiverged, match=r"diverged at epoch .* nothing was published"):
         run(spec, data, store, progress=False)
     assert list(store.names()) == []
@@ -170,7 +173,7 @@ def test_a_rank_whose_own_loss_is_finite_stops_with_a_diverging_peer(tmp_path):
                             world_size=1)  # fmt: skip
     try:
         with pytest.raises(TrainingDiverged, match="not finite on some rank"):
-            train(build_model(config), config, data, epochs=1, batch_size=64, lr=1e-3, seed=0,
+            train(build_model(config), config, data, TrainingSettings(epochs=1, batch_size=64),
                   device=torch.device("cpu"), progress=False, group=_PeerDiverged(0, 2))  # fmt: skip
     finally:
         dist.destroy_process_group()

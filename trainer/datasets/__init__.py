@@ -1,4 +1,6 @@
-"""Datasets as tensors in [0, 1], shaped (N, C, H, W), with a fixed train/test split."""
+"""Datasets as tensors shaped (N, C, H, W), with a fixed train/test split: floats in [0, 1],
+or for a folder's training images uint8 bytes read from a memory-mapped cache (`as_float`
+turns a batch of either into floats)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,23 @@ from dataclasses import dataclass, replace
 import torch
 
 from model_store import Crop, DatasetInfo
+
+
+class DatasetError(ValueError):
+    """Data that is missing or not in the expected format."""
+
+
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """A batch of images as floats in [0, 1]: uint8 bytes scaled, floats as they are."""
+    return x.float().div_(255.0) if x.dtype == torch.uint8 else x
+
+
+def pixel_mean(x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """The mean image, summed slice by slice (a memory-mapped set is never copied whole)."""
+    total = torch.zeros(x.shape[1:], dtype=torch.float64)
+    for i in range(0, len(x), chunk):
+        total += as_float(x[i : i + chunk]).sum(0, dtype=torch.float64)
+    return (total / max(1, len(x))).float()
 
 
 @dataclass(frozen=True)
@@ -28,6 +47,11 @@ class Dataset:
     # How a source image became one of these (LFW: a centre crop): recorded in the manifest,
     # so the service prepares what it is sent the same way.
     crop: Crop | None = None
+    # Folders: the fingerprint of the files themselves (list and bytes), the share held out,
+    # and the files skipped ("path: reason").
+    source_fingerprint: str | None = None
+    test_fraction: float | None = None
+    skipped: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -47,6 +71,8 @@ class Dataset:
         return self.present(attrs)
 
     def fingerprint(self) -> str:
+        if self.source_fingerprint:
+            return self.source_fingerprint
         h = hashlib.sha256()
         for t in (
             self.train_x,
@@ -66,6 +92,9 @@ class Dataset:
             train_size=len(self.train_x),
             test_size=len(self.test_x),
             fingerprint=self.fingerprint(),
+            test_fraction=self.test_fraction,
+            skipped=len(self.skipped),
+            skipped_files=list(self.skipped[:20]),
         )
 
     def limited(self, train: int | None, test: int | None) -> Dataset:

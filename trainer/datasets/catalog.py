@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.datasets import Dataset
+from trainer.datasets import Dataset, DatasetError
 from trainer.datasets.faces import load_synthetic_faces
+from trainer.datasets.folder import load_folder
 from trainer.datasets.lfw import download_lfw, load_lfw
 from trainer.datasets.mnist import (
     DEBIAN_FASHION_DIR,
     DIGITS,
     FASHION,
-    DatasetError,
     download_mnist,
     load_embedded_sample,
     load_idx_directory,
 )
+from trainer.settings import DataSettings
 
 HELP = (
+    "folder:<dir> (your own images: a flat folder, or one subfolder per class; "
+    "folder:<dir>,<attributes.csv> adds a table of named attributes), "
     "mnist-sample (5,000 embedded digits, offline), mnist (full, torchvision download into "
     "--data-dir), fashion-mnist (Debian's dataset-fashion-mnist package), "
     "idx:<dir> (any directory with the four MNIST-format IDX files), "
@@ -28,9 +31,23 @@ HELP = (
 )
 
 
-def load(
-    spec: str, data_dir: str | Path = "data", class_names: tuple[str, ...] | None = None
+def load(settings: DataSettings, seed: int = 0, progress: bool = True) -> Dataset:
+    """The dataset `settings` name, limited as they ask."""
+    data = load_named(settings.dataset, settings.data_dir, settings.class_names or None,
+                      settings, seed, progress)  # fmt: skip
+    return data.limited(settings.limit_train, settings.limit_test)
+
+
+def load_named(
+    spec: str,
+    data_dir: str | Path = "data",
+    class_names: tuple[str, ...] | None = None,
+    settings: DataSettings | None = None,
+    seed: int = 0,
+    progress: bool = False,
 ) -> Dataset:
+    if spec.startswith("folder:"):
+        return load_folder(spec[len("folder:"):], settings or DataSettings(), seed, progress)
     if spec == "mnist-sample":
         return load_embedded_sample()
     if spec == "mnist":

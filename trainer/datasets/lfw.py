@@ -27,8 +27,7 @@ from PIL import Image
 
 from model_store import Crop, InputSpec
 from model_store.images import prepare_image
-from trainer.datasets import Dataset
-from trainer.datasets.mnist import DatasetError
+from trainer.datasets import Dataset, DatasetError
 
 PHOTOS_URL = "http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz"
 PHOTOS_MD5 = "68331da3eb755a505a502b5aacb3c201"  # as in torchvision.datasets.LFWPeople

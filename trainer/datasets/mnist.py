@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainer.datasets import Dataset
+from trainer.datasets import Dataset, DatasetError
 
 EMBEDDED_SAMPLE = Path(__file__).parent / "data" / "mnist_5k.csv.gz"
 DIGITS = tuple(str(d) for d in range(10))
@@ -23,10 +23,6 @@ FASHION = (
 )  # fmt: skip
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-class DatasetError(ValueError):
-    """Data that is missing or not in the expected format."""
 
 
 def _images(pixels: np.ndarray) -> torch.Tensor:
