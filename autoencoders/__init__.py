@@ -6,22 +6,17 @@ from torch import nn
 
 from autoencoders.ae import Autoencoder
 from autoencoders.classifier import Classifier
-from autoencoders.config import ACTIVATIONS, FAMILIES, NORMS, UPSAMPLES, ModelConfig
+from autoencoders.config import ACTIVATIONS, NORMS, UPSAMPLES, ModelConfig
 from autoencoders.encoding import Encoding, Reconstruction
+from autoencoders.families import FAMILY_TABLE, Family, family_of
 from autoencoders.vae import CVAE, VAE
 
-_FAMILY_CLASSES: dict[str, type[nn.Module]] = {
-    "linear-ae": Autoencoder,
-    "conv-ae": Autoencoder,
-    "vae": VAE,
-    "cvae": CVAE,
-    "classifier": Classifier,
-}
+FAMILIES = tuple(FAMILY_TABLE)
 
 
 def build_model(config: ModelConfig) -> nn.Module:
     """Rebuild a model from its config alone (weights are loaded separately)."""
-    return _FAMILY_CLASSES[config.family](config)
+    return family_of(config).module(config)
 
 
 __all__ = [
@@ -34,7 +29,10 @@ __all__ = [
     "Autoencoder",
     "Classifier",
     "Encoding",
+    "FAMILY_TABLE",
+    "Family",
     "ModelConfig",
     "Reconstruction",
     "build_model",
+    "family_of",
 ]

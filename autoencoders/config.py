@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae", "classifier")
 BACKBONES = ("linear", "conv")
 ACTIVATIONS = ("relu", "silu")
 NORMS = ("none", "batch")
@@ -24,7 +23,8 @@ def _setting(default: Any, about: str, choices: tuple[str, ...] = (), fitted: bo
 
 @dataclass(frozen=True)
 class ModelConfig:
-    family: str = field(metadata={"help": "what to train", "choices": FAMILIES, "fitted": False})
+    # One of autoencoders.families.FAMILY_TABLE's rows (the table says what each can do).
+    family: str = field(metadata={"help": "what to train", "choices": (), "fitted": False})
     channels: int = _setting(1, "input channels", fitted=True)
     height: int = _setting(28, "input height", fitted=True)
     width: int = _setting(28, "input width", fitted=True)
@@ -59,8 +59,11 @@ class ModelConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILIES)}")
+        from autoencoders.families import FAMILY_TABLE  # the table imports the modules
+
+        if self.family not in FAMILY_TABLE:
+            raise ValueError(f"unknown family {self.family!r}; known: {', '.join(FAMILY_TABLE)}")
+        family = FAMILY_TABLE[self.family]
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; known: {', '.join(BACKBONES)}")
         for name, known in (("activation", ACTIVATIONS), ("norm", NORMS),
@@ -80,11 +83,11 @@ class ModelConfig:
             raise ValueError("hidden and decoder_hidden widths must be positive")
         if self.prior_components < 0:
             raise ValueError(f"prior_components must be 0 or more, got {self.prior_components}")
-        if self.prior_components and self.family not in ("vae", "cvae"):
-            raise ValueError("prior_components is for the vae and cvae families")
+        if self.prior_components and not family.variational:
+            raise ValueError("prior_components is for the variational families (vae, cvae)")
         if min(self.channels, self.height, self.width, self.latent_dim) < 1:
             raise ValueError("channels, height, width and latent_dim must be positive")
-        if self.family in ("cvae", "classifier") and self.num_classes < 2:
+        if family.needs_classes and self.num_classes < 2:
             raise ValueError(f"{self.family} needs num_classes >= 2")
 
     @property
@@ -93,11 +96,9 @@ class ModelConfig:
 
     @property
     def effective_backbone(self) -> str:
-        if self.family == "linear-ae":
-            return "linear"
-        if self.family in ("conv-ae", "classifier"):
-            return "conv"
-        return self.backbone
+        from autoencoders.families import FAMILY_TABLE
+
+        return FAMILY_TABLE[self.family].backbone or self.backbone
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

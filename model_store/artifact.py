@@ -17,7 +17,7 @@ import torch
 from safetensors import SafetensorError
 from torch import nn
 
-from autoencoders import ModelConfig, build_model
+from autoencoders import ModelConfig, build_model, family_of
 from model_store.errors import CorruptArtifact
 from model_store.local import LocalStore
 from model_store.manifest import LATENTS_FILE, WEIGHTS_FILE, Manifest, Probe
@@ -47,7 +47,7 @@ def _probe_output(module: nn.Module, config: ModelConfig) -> torch.Tensor:
     gen = torch.Generator().manual_seed(PROBE_SEED)
     x = torch.rand(PROBE_BATCH, *config.input_shape, generator=gen)
     with torch.inference_mode():
-        if config.family == "classifier":
+        if not family_of(config).autoencoder:
             return module(x)
         labels = torch.arange(PROBE_BATCH) % max(config.num_classes, 1)
         enc = module.encode(x, labels)
@@ -144,7 +144,7 @@ def publish_model(
         **fields,
         "family": config.family,
         "config": config.to_dict(),
-        "latent_size": None if config.family == "classifier" else config.latent_dim,
+        "latent_size": config.latent_dim if family_of(config).autoencoder else None,
         "probe": compute_probe(module, config).model_dump(),
         "torch_version": torch.__version__,
     }

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from autoencoders import family_of
 from model_store import LoadedModel, open_store, parse_ref
 from service import inference, problems
 from service.batching import Batcher
@@ -72,7 +73,7 @@ def _prepare(batcher: Batcher) -> Callable[[LoadedModel], None]:
     before it serves."""
 
     def warm(model: LoadedModel) -> None:
-        if model.config.family != "classifier":
+        if family_of(model.config).autoencoder:
             batcher.prepare_model(model, inference.examples(model, batcher.max_rows))
         # The model's tensors and modules live as long as the process: out of the garbage
         # collector's sight (see the lifespan).

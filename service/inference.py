@@ -10,13 +10,12 @@ from collections.abc import Callable
 
 import torch
 
+from autoencoders import family_of
 from autoencoders.latent import edit_codes, sample_prior
 from autoencoders.losses import per_image_mse
 from model_store import LoadedModel, Manifest
 from model_store.manifest import LATENTS_FILE
 from service.errors import AttributeNotFound, InvalidInput, UnsupportedOperation
-
-AUTOENCODER_FAMILIES = ("linear-ae", "conv-ae", "vae", "cvae")
 
 
 def _clean(images: torch.Tensor) -> torch.Tensor:
@@ -24,15 +23,10 @@ def _clean(images: torch.Tensor) -> torch.Tensor:
 
 
 def capabilities(manifest: Manifest) -> list[str]:
-    if manifest.family == "classifier":
-        return []
-    caps = ["encode", "decode", "reconstruct"]
-    if manifest.family == "cvae":
-        return [*caps, "cvae-sample"]
-    caps += ["sample", "interpolate"]
-    if manifest.attribute_names and LATENTS_FILE in manifest.files:
-        caps.append("edit-attribute")
-    return caps
+    """What a version can do: its family's operations (autoencoders.families), attribute
+    edits where it published directions."""
+    has_directions = bool(manifest.attribute_names) and LATENTS_FILE in manifest.files
+    return family_of(manifest.family).operations(has_directions)
 
 
 def require(model: LoadedModel, operation: str) -> None:
@@ -40,7 +34,7 @@ def require(model: LoadedModel, operation: str) -> None:
     if operation not in supported:
         why = (
             f"{model.ref} has no attribute directions (it was trained on data without attributes)"
-            if operation == "edit-attribute" and model.config.family != "classifier"
+            if operation == "edit-attribute" and family_of(model.config).samples
             else f"{model.ref} is a {model.config.family} model and cannot {operation}"
         )
         raise UnsupportedOperation(
@@ -51,7 +45,7 @@ def require(model: LoadedModel, operation: str) -> None:
 def check_labels(
     model: LoadedModel, labels: torch.Tensor | None, count: int
 ) -> torch.Tensor | None:
-    if not model.config.family == "cvae":
+    if not family_of(model.config).conditional:
         if labels is not None:
             raise InvalidInput(
                 f"{model.ref} is not conditional; leave labels out", ("body", "labels")
@@ -108,7 +102,7 @@ def examples(model: LoadedModel, rows: int) -> dict[Callable[..., tuple], tuple]
     x = torch.rand(rows, *model.config.input_shape, generator=gen)
     z = torch.randn(rows, model.config.latent_dim, generator=gen)
     labels = None
-    if model.config.family == "cvae":
+    if family_of(model.config).conditional:
         labels = torch.arange(rows) % model.config.num_classes
     out: dict[Callable[..., tuple], tuple] = {
         reconstruct: (x, labels),
@@ -134,13 +128,14 @@ def _prior(
 
 def require_prior(model: LoadedModel) -> None:
     """Refuse models that /sample cannot draw from."""
-    if model.config.family == "cvae":
+    family = family_of(model.config)
+    if family.conditional:
         raise UnsupportedOperation(
             f"{model.ref} is a conditional VAE: use /cvae-sample to choose the classes",
             ("body", "model"),
         )
     require(model, "sample")
-    if model.config.family != "vae" and not {"mixture_weights", "prior_mean"} & set(model.latents):
+    if family.fitted_prior and not {"mixture_weights", "prior_mean"} & set(model.latents):
         raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
 
 
@@ -171,7 +166,7 @@ def cvae_codes(
 
 def label_indices(model: LoadedModel, labels: list[int | str]) -> list[int]:
     """Class indices from indices or class names; unknown ones are refused, listing the known."""
-    if model.config.family != "cvae":
+    if not family_of(model.config).conditional:
         raise InvalidInput(f"{model.ref} is not conditional; leave labels out", ("body", "labels"))
     names = model.manifest.class_names
     out = []

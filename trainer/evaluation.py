@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoencoders import ModelConfig
+from autoencoders import ModelConfig, family_of
 from autoencoders.latent import edit_codes
 from autoencoders.losses import log_importance_weights, per_image_mse
 from trainer.datasets import Dataset, as_float
@@ -201,20 +201,21 @@ def evaluate(
     per image for the conv VAE on two cores)."""
     model = model.cpu().eval()
     x, y = data.test_x, data.test_y
-    if config.family == "classifier" and config.multilabel:
+    family = family_of(config)
+    if not family.autoencoder and config.multilabel:
         present = data.targets(True, test=True)
         read = read_attributes(model, x)
         metrics = {"test_accuracy": float((read == present).float().mean())}
         for i, name in enumerate(data.attribute_names):
             metrics[f"test_accuracy.{name}"] = float((read[:, i] == present[:, i]).float().mean())
         return metrics
-    if config.family == "classifier":
+    if not family.autoencoder:
         return {
             "test_accuracy": classifier_accuracy(model, x, y),
             "test_cross_entropy": evaluate_loss(model, config, x, y),
         }
     metrics = {"test_reconstruction_mse": reconstruction_mse(model, x, y)}
-    if config.family in ("vae", "cvae"):
+    if family.variational:
         metrics["test_negative_elbo_nats"] = evaluate_loss(model, config, x, y)
         if iwae_k > 0 and iwae_images > 0:
             n = min(iwae_images, len(x))
@@ -224,9 +225,9 @@ def evaluate(
                 model, config, x[:n], y[:n]
             )
             metrics["iwae_k"], metrics["iwae_images"] = float(iwae_k), float(n)
-    if config.family == "cvae":
+    if family.conditional:
         metrics["code_class_accuracy"] = code_class_accuracy(model, data)
-    if config.family == "cvae" and classifier is not None:
+    if family.conditional and classifier is not None:
         for shared, key in ((False, "conditional_accuracy"),
                             (True, "conditional_accuracy_shared_noise")):  # fmt: skip
             metrics[key] = conditional_accuracy(

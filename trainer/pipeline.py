@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from autoencoders import ModelConfig, build_model
+from autoencoders import ModelConfig, build_model, family_of
 from autoencoders.latent import (
     attribute_directions,
     corrected_attribute_directions,
@@ -25,7 +25,7 @@ from model_store import (
     load_model,
     publish_model,
 )
-from trainer.datasets import Dataset, as_float
+from trainer.datasets import Dataset, DatasetError, as_float
 from trainer.distributed import LONE, Group
 from trainer.evaluation import evaluate
 from trainer.provenance import code_version
@@ -53,34 +53,46 @@ class TrainSpec:
 def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
     """Fit the config's input shape and classes to the data it trains on."""
     c, h, w = data.input_shape
-    if config.family == "classifier" and config.multilabel:
+    family = family_of(config)
+    if family.needs_classes and config.multilabel:
         num_classes = len(data.attribute_names)
-    elif config.family in ("cvae", "classifier"):
+    elif family.needs_classes:
         num_classes = len(data.class_names)
+        if num_classes < 2:
+            raise DatasetError(
+                f"{config.family} learns classes, and {data.name} has "
+                f"{num_classes or 'no'} class{'' if num_classes == 1 else 'es'}: give a folder "
+                "one subfolder per class (folder:<dir> with <dir>/<class>/<image>)"
+            )
     else:
         num_classes = 0
     return replace(config, channels=c, height=h, width=w, num_classes=num_classes)
 
 
 @torch.inference_mode()
-def fit_latents(model: torch.nn.Module, data: Dataset) -> dict[str, torch.Tensor]:
-    """What a plain autoencoder stores beside its weights, computed on training codes:
-    a Gaussian to sample from and, for data with attributes, one edit direction each."""
+def fit_latents(
+    model: torch.nn.Module, config: ModelConfig, data: Dataset
+) -> dict[str, torch.Tensor]:
+    """What an autoencoder stores beside its weights, computed on training codes: for a
+    family sampled from a fitted prior, a Gaussian and a mixture to sample from; for data
+    with attributes, one edit direction each (a VAE's from its posterior means)."""
     codes = torch.cat(
         [
             model.encode(as_float(data.train_x[i : i + 1000])).z
             for i in range(0, len(data.train_x), 1000)
         ]
     )
-    mean, scale_tril = fit_gaussian(codes)
-    weights, means, trils = fit_gaussian_mixture(codes, components=MIXTURE_COMPONENTS)
-    latents = {
-        "prior_mean": mean,
-        "prior_scale_tril": scale_tril,
-        "mixture_weights": weights,
-        "mixture_means": means,
-        "mixture_scale_trils": trils,
-    }
+    latents: dict[str, torch.Tensor] = {}
+    if family_of(config).fitted_prior:
+        mean, scale_tril = fit_gaussian(codes)
+        weights, means, trils = fit_gaussian_mixture(codes, components=MIXTURE_COMPONENTS)
+        latents = {
+            "prior_mean": mean,
+            "prior_scale_tril": scale_tril,
+            "mixture_weights": weights,
+            "mixture_means": means,
+            "mixture_scale_trils": trils,
+        }
     if data.train_attrs is not None and data.attribute_names:
         plain, counts = attribute_directions(codes, data.train_attrs, *data.attribute_thresholds)
         latents["directions_plain"] = plain
@@ -137,15 +149,16 @@ def run(
     model = model.cpu().eval()
 
     judge, evaluated_with = None, {}
-    if config.family != "classifier" and spec.classifier:
+    family = family_of(config)
+    if family.autoencoder and spec.classifier:
         loaded = load_model(store, spec.classifier)
-        if loaded.config.family != "classifier":
+        if family_of(loaded.config).autoencoder:
             raise ValueError(f"{spec.classifier} is a {loaded.config.family}, not a classifier")
         judge, evaluated_with["classifier"] = loaded.module, loaded.ref
-    latents = fit_latents(model, data) if config.family in ("linear-ae", "conv-ae") else {}
+    latents = fit_latents(model, config, data) if family.samples else {}
     metrics = evaluate(model, config, data, judge, latents, spec.training.iwae_k,
                        spec.training.iwae_images)  # fmt: skip
-    if latents:
+    if "prior_mean" in latents:
         metrics.update(_prior_fit(model, data, latents))
     present = data.present(data.test_attrs) if data.test_attrs is not None else None
     report = build_report(

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from autoencoders import ModelConfig
+from autoencoders import ModelConfig, family_of
 from autoencoders.latent import edit_codes, sample_prior
 from model_store.images import png_bytes as pngs
 
@@ -34,7 +34,7 @@ def sample_grid(
     """64 draws from the model's prior (the service's /sample draws the same way); a CVAE's
     as 8 codes drawn as every class (one row per class)."""
     gen = torch.Generator().manual_seed(REPORT_SEED)
-    if config.family == "cvae":
+    if family_of(config).conditional:
         cols = 8
         z = sample_prior(model, latents, cols, gen)
         assert z is not None
@@ -94,12 +94,12 @@ def build_report(
     """Report images; for face models also the faces lacking a smile, then smiling."""
     model = model.cpu().eval()
     ylabel = {
-        "vae": "negative ELBO (nats/image)",
-        "cvae": "negative ELBO (nats/image)",
-        "classifier": "cross-entropy",
-    }.get(config.family, "MSE per pixel")
+        "negative-elbo": "negative ELBO (nats/image)",
+        "cross-entropy": "cross-entropy",
+        "mse": "MSE per pixel",
+    }[family_of(config).objective]
     report = {"loss_curves.png": loss_curves(history, ylabel)}
-    if config.family != "classifier":
+    if family_of(config).autoencoder:
         report["reconstructions.png"] = reconstruction_grid(model, x, y)
         samples = sample_grid(model, config, latents)
         if samples is not None:

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autoencoders import ModelConfig
+from autoencoders import FAMILIES, ModelConfig, family_of
 from model_store import TrainingSettings
 
 # Short spellings kept from earlier versions of the CLI.
@@ -123,8 +123,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         if f.metadata.get("fitted"):
             continue
         required = f.default is dataclasses.MISSING
+        choices = FAMILIES if f.name == "family" else f.metadata.get("choices", ())
         _flag(arch, f.name, hints[f.name], None if required else f.default, f.metadata["help"],
-              f.metadata.get("choices", ()), required)  # fmt: skip
+              choices, required)  # fmt: skip
     for title, model in (("training (stored as the manifest's training)", TrainingSettings),
                          ("data", DataSettings)):  # fmt: skip
         group = parser.add_argument_group(title)
@@ -144,7 +145,7 @@ def settings_from_args(
     shape and class count are placeholders, fitted to the data when the run starts."""
     values = _pick(args, (f.name for f in dataclasses.fields(ModelConfig)
                           if not f.metadata.get("fitted")))  # fmt: skip
-    needs_classes = values["family"] in ("cvae", "classifier")
+    needs_classes = family_of(values["family"]).needs_classes
     config = ModelConfig(**values, num_classes=2 if needs_classes else 0)
     return (
         JobSettings(**_pick(args, JobSettings.model_fields)),

@@ -13,7 +13,7 @@ from torch import nn
 from torchvision.transforms.v2.functional import gaussian_blur
 from tqdm import tqdm
 
-from autoencoders import ModelConfig
+from autoencoders import ModelConfig, family_of
 from autoencoders.losses import negative_elbo
 from model_store import TrainingSettings
 from trainer.conditioning import CodeCritic, SampleGuide
@@ -48,12 +48,13 @@ def batch_loss(
     A `critic` (CodeCritic) adds its adversarial term on the code, a `guide` (SampleGuide)
     its term on digits drawn from the prior.
     """
-    if config.family == "classifier":
+    family = family_of(config)
+    if not family.autoencoder:
         logits = model(x)
         if config.multilabel:
             return F.binary_cross_entropy_with_logits(logits, y)
         return F.cross_entropy(logits, y)
-    if config.family in ("vae", "cvae"):
+    if family.variational:
         # One z ~ q(z|x) per image, in training and in evaluation alike: the
         # single-sample ELBO estimate, as in pytorch/examples' VAE.
         enc = model.encode(x, y)
@@ -81,7 +82,7 @@ class Objective(nn.Module):
     ) -> None:
         super().__init__()
         self.model, self.config, self.kl_weight = model, config, kl_weight
-        cvae = config.family == "cvae"
+        cvae = family_of(config).conditional
         self.critic = (
             CodeCritic(config.latent_dim, config.num_classes, critic) if critic and cvae else None
         )
@@ -193,7 +194,8 @@ def train(
     kl_weight, shift_pixels = settings.kl_weight, settings.shift_pixels
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    if config.family in ("vae", "cvae"):
+    family = family_of(config)
+    if family.variational:
         model.decoder.init_output_bias(pixel_mean(data.train_x))
     # Conv bodies train about a third faster on CPU in the channels-last layout (oneDNN's);
     # the weights return to the standard layout before anything else reads them.
@@ -229,7 +231,7 @@ def train(
         # images for the epoch); other batches are gathered step by step.
         shifted = (
             _shift_each(x[order], gen, shift_pixels, batch_size)
-            if shift_pixels and config.family != "classifier"
+            if shift_pixels and family.autoencoder
             else None
         )
         running = 0.0
@@ -237,9 +239,9 @@ def train(
             batch = slice(i * batch_size, (i + 1) * batch_size)
             idx = order[batch]
             xb, yb = as_float(x[idx] if shifted is None else shifted[batch]), y[idx]
-            if config.family == "classifier" and not config.multilabel:
+            if not family.autoencoder and not config.multilabel:
                 xb = _shift(xb, gen, 2)
-            elif config.family == "classifier":
+            elif not family.autoencoder:
                 xb = _blur(xb, gen, 1.5)
             core.kl_weight = kl_weight_at((epoch - 1) * steps + i, epochs * steps, kl_weight,
                                           settings.kl_anneal)  # fmt: skip
