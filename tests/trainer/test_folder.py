@@ -116,9 +116,13 @@ def test_bad_files_are_skipped_counted_and_named_or_refused_past_the_bound(tmp_p
     ("make", "message"),
     [
         pytest.param(lambda r: r.mkdir(), "no usable images", id="empty"),
-        pytest.param(lambda r: (r / "a").mkdir(parents=True) or (r / "b").mkdir()
-                     or Image.new("L", (8, 8)).save(r / "a" / "x.png"),
-                     "class folders with no files: b", id="empty-class"),  # fmt: skip
+        pytest.param(
+            lambda r: (r / "a").mkdir(parents=True)
+            or (r / "b").mkdir()
+            or Image.new("L", (8, 8)).save(r / "a" / "x.png"),
+            "class folders with no files: b",
+            id="empty-class",
+        ),
         pytest.param(lambda r: None, "no such directory", id="missing"),
     ],
 )
