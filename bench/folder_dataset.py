@@ -16,6 +16,7 @@ Prints, from one run:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -75,7 +76,7 @@ def train(store: Path, name: str, dataset: str, epochs: int, cache: Path) -> tup
 def per_epoch(manifest: dict) -> float:
     """Median seconds per epoch after the first (which warms up)."""
     times = [0.0] + [h["elapsed_s"] for h in manifest["training"]["history"]]
-    steps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(times)]
     return statistics.median(steps[1:] if len(steps) > 1 else steps)
 
 
