@@ -1,6 +1,6 @@
 """python -m service: serve the API with uvicorn, configured from AE_* environment variables.
 
-Several worker processes by default (one per core, see `Settings.with_cores`), each with its
+Several worker processes by default (one per core, at most 8; --workers sets it), each with its
 own event loop, inference thread, copy of the models and alias watcher. uvicorn's own
 supervisor starts them on one listening socket and restarts any that dies; gunicorn would
 do the same with one more dependency and its own configuration to learn.
@@ -35,6 +35,22 @@ def available_cores() -> int:
     return cores or 1
 
 
+def _metavar(name: str, annotation: object) -> str:
+    """What a flag takes, in the words of its value: N, SECONDS, true|false, a JSON list."""
+    text = str(annotation)
+    if "bool" in text:
+        return "true|false"
+    if "list" in text:
+        return "JSON-LIST"
+    if name.endswith("_s"):
+        return "SECONDS"
+    if name.endswith("_ms"):
+        return "MS"
+    if "int" in text or "float" in text:
+        return "N"
+    return name.split("_")[-1].upper()
+
+
 def parse_args(argv: list[str] | None = None) -> Settings:
     """Settings from AE_* variables, overridden by flags: one flag per setting, named after
     it (`--log-level` for AE_LOG_LEVEL; `--store` is short for `--store-dir`), so flags and
@@ -44,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         flags = [f"--{name.replace('_', '-')}"] + (["--store"] if name == "store_dir" else [])
         default = field.get_default(call_default_factory=True)
         about = f"{field.description or name} (AE_{name.upper()}; default {default})"
-        p.add_argument(*flags, dest=name, metavar="VALUE", help=about)
+        p.add_argument(*flags, dest=name, metavar=_metavar(name, field.annotation), help=about)
     args = p.parse_args(argv)
     # Into the environment, where the worker processes read their settings too.
     os.environ.update({f"AE_{k.upper()}": v for k, v in vars(args).items() if v is not None})
