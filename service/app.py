@@ -23,6 +23,7 @@ from autoencoders import family_of
 from model_store import LoadedModel, open_store, parse_ref
 from service import inference, problems
 from service.batching import Batcher
+from service.dialects import Dialects
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
@@ -157,6 +158,9 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
     )
     app.state.service = state
     problems.install(app)
+    # File uploads and raw image bodies become the routes' JSON (service.dialects), inside
+    # the body limit, so every limit applies to what was sent.
+    app.add_middleware(Dialects, max_part_bytes=settings.max_body_bytes)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(

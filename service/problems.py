@@ -41,6 +41,7 @@ TITLES = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    406: "Not Acceptable",
     408: "Request Timeout",
     413: "Content Too Large",
     415: "Unsupported Media Type",

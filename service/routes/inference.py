@@ -16,6 +16,7 @@ from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
 from service.codec import decode_images, encode_pngs
+from service.dialects import upload_docs
 from service.errors import InvalidInput
 from service.graphs import Tensors
 from service.schemas import (
@@ -79,6 +80,7 @@ def _rows(t: torch.Tensor | None) -> list[list[float]] | None:
 
 @router.post(
     "/encode",
+    openapi_extra=upload_docs(),
     response_model=EncodeResponse,
     summary="Images to latent codes",
     description="Returns one code per image; VAEs also return the posterior mean and "
@@ -129,6 +131,7 @@ async def decode(
 
 @router.post(
     "/reconstruct",
+    openapi_extra=upload_docs(),
     response_model=ReconstructResponse,
     summary="Images through encoder and decoder",
     description="The deterministic reconstruction (posterior mean for VAEs) and its mean squared "
@@ -217,6 +220,7 @@ async def cvae_sample(
 
 @router.post(
     "/edit-attribute",
+    openapi_extra=upload_docs(),
     response_model=EditResponse,
     summary="Add or remove attributes (the smile vector)",
     description="Encodes each image, adds `strength` times each attribute's direction to its "
@@ -252,6 +256,7 @@ async def edit_attribute(
 
 @router.post(
     "/interpolate",
+    openapi_extra=upload_docs(("start", "end"), raw=False),
     response_model=InterpolateResponse,
     summary="Morph one image into another",
     description="Decodes `steps` codes on the straight line between the two images' codes, "

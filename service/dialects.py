@@ -1,0 +1,286 @@
+"""More ways in and out of the same routes: file uploads, raw image bodies, PNG answers.
+
+A thin ASGI layer in front of the inference routes, inside admission and the body limit:
+
+- `multipart/form-data`: files under `images` (repeated; `start` and `end` for
+  /interpolate), every other parameter a form field (`model`, `version`, `labels` and
+  `edits` as JSON text, `count` ...);
+- a raw `image/png` or `image/jpeg` body: one image, the parameters in the query string
+  (`/reconstruct?model=faces-ae-conv`);
+
+each becomes the route's JSON body (the images base64-encoded), so validation, limits, auth,
+batching, metrics and errors are the JSON path's own: one serving path, a new decode in
+front of it. With `Accept: image/png`, a 200 answer carrying images becomes the PNG itself
+(several images: one grid), the model, version and numbers in `X-*` headers.
+
+Bodies of other types to these routes get a 415 that says what to send.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import math
+from typing import Any
+from urllib.parse import parse_qsl
+
+from PIL import Image
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.limits import BodyTooLarge
+from service.problems import problem
+from service.schemas import MAX_BATCH
+
+IMAGE_ROUTES = {"/encode", "/reconstruct", "/edit-attribute", "/interpolate"}
+JSON_ROUTES = {"/decode", "/sample", "/cvae-sample"}
+RAW_TYPES = ("image/png", "image/jpeg")
+FILE_FIELDS = {"/interpolate": ("start", "end")}
+EXAMPLE = (
+    "send JSON (content-type: application/json, images as base64 PNG), or files as "
+    "multipart/form-data (curl -F images=@digit.png -F model=mnist-vae ...), or one PNG or "
+    "JPEG as the body (curl --data-binary @digit.png -H 'content-type: image/png' "
+    "'.../reconstruct?model=mnist-vae')"
+)
+
+
+def _value(text: str) -> Any:
+    """A form field or query value: JSON when it reads as JSON (numbers, lists, objects,
+    true/false), else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Dialects:
+    def __init__(self, app: ASGIApp, max_part_bytes: int) -> None:
+        self.app, self.max_part_bytes = app, max_part_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "POST" or (
+            path not in IMAGE_ROUTES and path not in JSON_ROUTES
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        body: dict[str, Any] | None = None
+        if ctype == "multipart/form-data":
+            body = await self._form(scope, receive, send, path)
+            if body is None:  # a problem already sent
+                return
+        elif ctype in RAW_TYPES:
+            if path not in IMAGE_ROUTES or path == "/interpolate":
+                await self._refuse(send, 415, f"{path} takes no image body: "
+                                   + ("send start and end as multipart/form-data files"
+                                      if path == "/interpolate" else "send JSON"))  # fmt: skip
+                return
+            data = await _read(receive)
+            body = {k: _value(v) for k, v in parse_qsl(scope.get("query_string", b"").decode())}
+            body["images"] = [_b64(data)]
+        elif ctype not in ("", "application/json"):
+            await self._refuse(send, 415, f"content-type {ctype} is not taken here; {EXAMPLE}")
+            return
+        if body is not None:
+            scope, receive = self._as_json(scope, body)
+        elif ctype == "application/json":
+            receive = await self._sniff(receive, send)
+            if receive is None:
+                return
+        if "image/png" in headers.get("accept", "") and "application/json" not in headers.get(
+            "accept", ""
+        ):
+            send = _PngAnswer(send, path).send
+        await self.app(scope, receive, send)
+
+    async def _sniff(self, receive: Receive, send: Send) -> Receive | None:
+        """A JSON route's body that is really an image: a 415 that says how to send one.
+        Only the first chunk is looked at, and then handed on as it came."""
+        first = await receive()
+        data = first.get("body", b"") if first["type"] == "http.request" else b""
+        if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff":
+            await self._refuse(send, 415, "the body is an image but says application/json; "
+                               + EXAMPLE)  # fmt: skip
+            return None
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return first
+
+        return replay
+
+    async def _form(
+        self, scope: Scope, receive: Receive, send: Send, path: str
+    ) -> dict[str, Any] | None:
+        names = FILE_FIELDS.get(path, ("images",))
+        request = Request(scope, receive)
+        try:
+            form = await request.form(max_files=MAX_BATCH, max_fields=32,
+                                      max_part_size=self.max_part_bytes)  # fmt: skip
+        except BodyTooLarge:
+            raise
+        except Exception as exc:  # noqa: BLE001 - starlette's parse errors have no common base
+            status = getattr(exc, "status_code", 400)
+            await self._refuse(send, status if status in (400, 413) else 400,
+                               f"unreadable multipart body: {str(getattr(exc, 'detail', exc))[:120]}")  # fmt: skip  # noqa: E501
+            return None
+        body: dict[str, Any] = {}
+        files: dict[str, list[str]] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files.setdefault(key, []).append(_b64(await value.read()))
+            elif key in names:
+                files.setdefault(key, []).append(str(value))  # base64 text in a field
+            else:
+                body[key] = _value(str(value))
+        await form.close()
+        if path == "/interpolate":
+            for key in names:
+                if key in files:
+                    body[key] = files[key][0]
+        elif path in IMAGE_ROUTES:
+            body["images"] = files.get("images", [])
+        return body
+
+    def _as_json(self, scope: Scope, body: dict[str, Any]) -> tuple[Scope, Receive]:
+        data = json.dumps(body).encode()
+        headers = [(k, v) for k, v in scope["headers"]
+                   if k.lower() not in (b"content-type", b"content-length")]  # fmt: skip
+        headers += [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode())]  # fmt: skip
+        sent = False
+
+        async def receive() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": data, "more_body": False}
+
+        return {**scope, "headers": headers}, receive
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, detail: str) -> None:
+        response = problem(status, detail)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": response.raw_headers})  # fmt: skip
+        await send({"type": "http.response.body", "body": response.body})
+
+
+class _PngAnswer:
+    """Turns a 200 JSON answer with images into a PNG (several: a grid) with the numbers in
+    headers; other answers pass as they are. Routes that answer no image say so (406)."""
+
+    def __init__(self, send: Send, path: str) -> None:
+        self.inner, self.path = send, path
+        self.passing = True  # until a 200 starts: errors stay problem+json
+        self.chunks: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.passing = message["status"] != 200
+            if self.passing:
+                await self.inner(message)
+            return
+        if self.passing:
+            await self.inner(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        status, headers, body = self._convert(json.loads(b"".join(self.chunks)))
+        await self.inner({"type": "http.response.start", "status": status, "headers": headers})
+        await self.inner({"type": "http.response.body", "body": body})
+
+    def _convert(self, answer: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        images = answer.get("images")
+        columns = None
+        if images is None and "groups" in answer:
+            images = [img for g in answer["groups"] for img in g["images"]]
+            columns = max(1, len(answer["groups"][0]["images"])) if answer["groups"] else 1
+        if not images:
+            response = problem(406, f"{self.path} answers no image: ask for JSON "
+                               "(accept: application/json)")  # fmt: skip
+            return 406, response.raw_headers, response.body
+        try:
+            pngs = [base64.b64decode(i, validate=True) for i in images]
+        except binascii.Error:
+            response = problem(500, "internal error; the service log has the details")
+            return 500, response.raw_headers, response.body
+        png = pngs[0] if len(pngs) == 1 else _grid(pngs, columns)
+        headers = [(b"content-type", b"image/png"), (b"content-length", str(len(png)).encode()),
+                   (b"x-model", str(answer.get("model", "")).encode()),
+                   (b"x-model-version", str(answer.get("version", "")).encode()),
+                   (b"x-image-count", str(len(pngs)).encode())]  # fmt: skip
+        if "errors" in answer:
+            headers.append((b"x-reconstruction-error",
+                            ",".join(f"{e:.6g}" for e in answer["errors"]).encode()))  # fmt: skip
+        if "seed" in answer:
+            headers.append((b"x-seed", str(answer["seed"]).encode()))
+        return 200, headers, png
+
+
+def _grid(pngs: list[bytes], columns: int | None) -> bytes:
+    """Several PNGs of one size tiled row by row (a CVAE's: one row per label)."""
+    tiles = [Image.open(io.BytesIO(p)) for p in pngs]
+    w, h = tiles[0].size
+    columns = columns or math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    grid = Image.new(tiles[0].mode, (columns * w, rows * h))
+    for i, tile in enumerate(tiles):
+        grid.paste(tile, ((i % columns) * w, (i // columns) * h))
+    out = io.BytesIO()
+    grid.save(out, format="PNG")
+    return out.getvalue()
+
+
+def upload_docs(files: tuple[str, ...] = ("images",), raw: bool = True) -> dict[str, Any]:
+    """The OpenAPI of a route's other ways in (file picker in /docs) and of its PNG answer."""
+    props: dict[str, Any] = {
+        name: {"type": "string", "format": "binary"} for name in files
+    } if files != ("images",) else {
+        "images": {"type": "array", "items": {"type": "string", "format": "binary"},
+                   "description": "one or more PNG or JPEG files"},
+    }  # fmt: skip
+    props.update({
+        "model": {"type": "string", "description": "model name (default: the route's)"},
+        "version": {"type": "string", "description": "a version number or an alias"},
+        "labels": {"type": "string", "description": "JSON list, conditional models: [3, 7]"},
+    })  # fmt: skip
+    form = {"type": "object", "properties": props, "required": list(files)}
+    content: dict[str, Any] = {"multipart/form-data": {"schema": form}}
+    if raw:
+        for kind in RAW_TYPES:
+            content[kind] = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {"content": content},
+        "responses": {"200": {"content": {"image/png": {
+            "schema": {"type": "string", "format": "binary"},
+        }}, "description": "JSON by default; with accept: image/png the image itself (several: "
+            "one grid), model and version in X-Model and X-Model-Version"}},
+    }  # fmt: skip
