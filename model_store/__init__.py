@@ -1,5 +1,5 @@
 """Versioned, immutable model artifacts on a local directory or an S3-compatible bucket
-(DESIGN §3, §7)."""
+(the README's "Where models live" and "Scaling out")."""
 
 from model_store.errors import (
     CorruptArtifact,

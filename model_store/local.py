@@ -1,4 +1,4 @@
-"""The store on a local directory (DESIGN §3).
+"""The store on a local directory (the layout in the README, "Where models live").
 
     <root>/<name>/<version>/manifest.json, weights.safetensors, latents.safetensors, report/*.png
     <root>/<name>/aliases.json

@@ -1,4 +1,4 @@
-"""What every backend of the store promises, and the logic they share (DESIGN §3).
+"""What every backend of the store promises, and the logic they share (the README's layout).
 
 A backend (`LocalStore` on a directory, `S3Store` on a bucket) supplies a few primitives:
 list names and versions, read one file of a version, read and atomically update the alias

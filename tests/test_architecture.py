@@ -1,4 +1,4 @@
-"""DESIGN §2 as a test: the import contracts in pyproject.toml hold."""
+"""The layers as a test: the import contracts in pyproject.toml hold."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training on several processes with torch's own launcher (DESIGN §7):
+"""Training on several processes with torch's own launcher:
 
     torchrun --nproc_per_node=N -m trainer train ...
 

@@ -1,4 +1,4 @@
-"""The reliability battery (../shared/RELIABILITY.md) against real server processes: bursts,
+"""The reliability battery against real server processes: bursts,
 deadlines, damaged versions, capacity, overload, soak, a killed worker, killed publishes and
 a hot swap under load. Each test prints its figures (`pytest -s` shows them); the long ones are
 marked `slow` (CI runs them; `make test-fast` leaves them out)."""
