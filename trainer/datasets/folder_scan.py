@@ -87,17 +87,15 @@ def scan_folder(root: Path, exclude: set[Path] = frozenset(), progress: bool = T
     when it has any (images beside them are left out), else one unlabelled set."""
     root = root.resolve()
     paths, linked_dirs = _walk(root)
-    classes = sorted({p.relative_to(root).parts[0] for p in paths
-                      if len(p.relative_to(root).parts) > 1})  # fmt: skip
-    class_dirs = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    # Classes: the subfolders, when there are any (a folder without files is refused).
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    holding = {p.relative_to(root).parts[0] for p in paths if len(p.relative_to(root).parts) > 1}
+    empty = [c for c in classes if c not in holding]
+    if empty:
+        raise DatasetError(f"{root}: class folders with no files: {', '.join(empty)}")
     scan = Scan()
     for d in linked_dirs:
         scan.bad.append((d.relative_to(root).as_posix(), "a symlinked folder (not followed)"))
-    if class_dirs:
-        empty = [c for c in class_dirs if c not in classes]
-        if empty:
-            raise DatasetError(f"{root}: class folders with no files: {', '.join(empty)}")
-        classes = class_dirs
     labels: list[int] = []
     digest = hashlib.sha256()
     for path in tqdm(paths, desc=f"checking {root.name}", unit="file", disable=not progress):
