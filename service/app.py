@@ -27,7 +27,7 @@ from service.dialects import Dialects
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
-from service.routes import health, models
+from service.routes import health, models, open_inference
 from service.routes import inference as inference_routes
 from service.settings import Settings
 from service.state import ServiceState
@@ -177,7 +177,9 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
         timeout_s=settings.request_timeout_s,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (inference_routes.router, models.router, health.router):
+    routers = (inference_routes.router, models.router, health.router,
+               open_inference.health, open_inference.router)  # fmt: skip
+    for router in routers:
         app.include_router(router)
 
     # Swagger UI from a local copy (fastapi-offline's assets): /docs works with no internet.

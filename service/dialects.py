@@ -78,8 +78,10 @@ class Dialects:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "POST" or (
-            path not in IMAGE_ROUTES and path not in JSON_ROUTES
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or (path not in IMAGE_ROUTES and path not in JSON_ROUTES)
         ):
             await self.app(scope, receive, send)
             return

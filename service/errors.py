@@ -23,6 +23,15 @@ class ImageTooLarge(ServiceError):
     """An image whose declared size is over the pixel limit; refused before decoding."""
 
 
+class InvalidTensor(ServiceError):
+    """An Open Inference Protocol request whose tensors do not match the model's signature
+    (name, datatype, shape, size, values), or whose binary framing does not add up."""
+
+
+class OperationNotFound(ServiceError):
+    """A V2 model name that names no operation a store model offers."""
+
+
 class AttributeNotFound(ServiceError):
     """An edit naming an attribute the model has no direction for."""
 

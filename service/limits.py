@@ -18,15 +18,16 @@ import time
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-UNCOUNTED = frozenset({"/health", "/ready", "/metrics"})
+from service.problems import problem_body
+
+UNCOUNTED = frozenset({"/health", "/ready", "/metrics", "/v2/health/live", "/v2/health/ready"})
 
 
 async def send_problem(
-    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]]
+    send: Send, scope: Scope, status: int, detail: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
-    """A problem+json answer (the shape of `service.problems`) sent straight to ASGI."""
-    body = json.dumps({"type": "about:blank", "title": title, "status": status,
-                       "detail": detail}).encode()  # fmt: skip
+    """A problem+json answer (`service.problems`' shape) sent straight to ASGI."""
+    body = json.dumps(problem_body(status, detail, scope.get("path", ""))).encode()
     await send(
         {
             "type": "http.response.start",
@@ -57,8 +58,7 @@ class AdmissionMiddleware:
             return
         if self.in_flight >= self.max_requests:
             detail = f"{self.in_flight} requests are in flight in this worker; retry shortly"
-            await send_problem(send, 503, "Service Unavailable", detail,
-                               [(b"retry-after", b"1")])  # fmt: skip
+            await send_problem(send, scope, 503, detail, [(b"retry-after", b"1")])
             return
         if self.timeout_s:
             ends = time.monotonic() + self.timeout_s
@@ -114,10 +114,10 @@ class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, scope: Scope) -> None:
         detail = f"request body is over the limit of {self.max_bytes} bytes"
         # The unread body would be parsed as the next request: close the connection.
-        await send_problem(send, 413, "Content Too Large", detail, [(b"connection", b"close")])
+        await send_problem(send, scope, 413, detail, [(b"connection", b"close")])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,7 +130,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await self._reject(send)
+                    await self._reject(send, scope)
                     return
         received = 0
         started = False
@@ -154,4 +154,4 @@ class BodyLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, scope)

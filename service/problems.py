@@ -25,8 +25,10 @@ from service.errors import (
     ImageTooLarge,
     InvalidImage,
     InvalidInput,
+    InvalidTensor,
     NotAuthenticated,
     NotReady,
+    OperationNotFound,
     Overloaded,
     ReportNotFound,
     ServiceError,
@@ -61,6 +63,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotAuthenticated, 401),
     (AttributeNotFound, 404),
     (ReportNotFound, 404),
+    (OperationNotFound, 404),
+    (InvalidTensor, 400),
     (ImageTooLarge, 413),
     (InvalidImage, 415),
     (InvalidInput, 422),
@@ -72,16 +76,29 @@ STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-def problem(
-    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
-) -> JSONResponse:
-    body = {
+def problem_body(status: int, detail: str, path: str = "", **extra: Any) -> dict[str, Any]:
+    """The one error shape. On the Open Inference Protocol's paths (/v2/...) it also carries
+    that protocol's `error`, so that V2 clients (tritonclient, KServe's) read the message."""
+    body: dict[str, Any] = {
         "type": "about:blank",
         "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }
     body.update({k: v for k, v in extra.items() if v is not None})
+    if path.startswith("/v2/") or path == "/v2":
+        body["error"] = detail
+    return body
+
+
+def problem(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    path: str = "",
+    **extra: Any,
+) -> JSONResponse:
+    body = problem_body(status, detail, path, **extra)
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -105,8 +122,9 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
     if isinstance(exc, CorruptArtifact):
         log.error("refused corrupt artifact: %s", exc)
-        return problem(status, "the requested model version failed its integrity checks", headers)
-    return problem(status, str(exc), headers, **_extra(exc))
+        detail = "the requested model version failed its integrity checks"
+        return problem(status, detail, headers, request.url.path)
+    return problem(status, str(exc), headers, request.url.path, **_extra(exc))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -122,16 +140,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     detail = f"{where}: {first['msg']}" if where else first["msg"]
     if len(errors) > MAX_ERRORS:
         detail += f" ({len(errors)} errors; the first {MAX_ERRORS} are listed)"
-    return problem(422, detail, errors=items, error_count=len(errors))
+    return problem(422, detail, None, request.url.path, errors=items, error_count=len(errors))
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return problem(exc.status_code, str(exc.detail), dict(exc.headers) if exc.headers else None)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, str(exc.detail), headers, request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return problem(500, "internal error; the service log has the details")
+    return problem(500, "internal error; the service log has the details", None, request.url.path)
 
 
 def install(app: FastAPI) -> None:

@@ -7,7 +7,7 @@ import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader
@@ -23,6 +23,8 @@ from service.metrics import Metrics
 from service.registry import Registry
 from service.settings import Settings
 from service.workers import Workers
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -79,6 +81,23 @@ class RequestContext:
         self.request.state.served = (model.manifest.name, model.manifest.version)
         return model
 
+    async def run(
+        self,
+        model: LoadedModel,
+        operation: Operation,
+        rows: int,
+        prepare: Callable[[], Tensors],
+        finish: Callable[[Tensors], T],
+    ) -> T:
+        """Run `operation` on this request's rows in the batcher's next forward pass, within
+        the request's deadline; `finish` (which serializes) runs there too, off the event
+        loop, and its value is returned."""
+        ends = deadline(self.request.scope)
+        try:
+            return await self.service.batcher.submit(model, operation, rows, prepare, finish, ends)
+        except TimeoutError:
+            raise self._deadline_passed() from None
+
     async def infer(
         self,
         model: LoadedModel,
@@ -87,17 +106,12 @@ class RequestContext:
         prepare: Callable[[], Tensors],
         finish: Callable[[Tensors], BaseModel],
     ) -> Response:
-        """Run `operation` on this request's rows in the batcher's next forward pass; the
-        response is serialized there too (pydantic-core, off the event loop)."""
+        """`run`, answering `finish`'s model as JSON (pydantic-core, off the event loop)."""
 
         def to_json(outputs: Tensors) -> bytes:
             return finish(outputs).model_dump_json().encode()
 
-        ends = deadline(self.request.scope)
-        try:
-            body = await self.service.batcher.submit(model, operation, rows, prepare, to_json, ends)
-        except TimeoutError:
-            raise self._deadline_passed() from None
+        body = await self.run(model, operation, rows, prepare, to_json)
         return Response(body, media_type="application/json")
 
 

@@ -29,13 +29,19 @@ async def health() -> Health:
     },
 )
 async def ready(state: State) -> Readiness | JSONResponse:
-    workers = state.service.workers
-    if not state.registry.ready:
-        reason = state.registry.not_ready_reason()
-    elif not workers.all_ready():
-        reason = f"{workers.ready()} of {workers.expected} worker processes have loaded the models"
-    else:
+    reason = not_ready_reason(state)
+    if reason is None:
         return Readiness(
             status="ready", loaded=state.registry.loaded(), problems=state.registry.problems()
         )
     return problem(503, reason, {"Retry-After": "2"}, loaded=state.registry.loaded())
+
+
+def not_ready_reason(state: State) -> str | None:
+    """None when this worker and every other has loaded the served models."""
+    workers = state.service.workers
+    if not state.registry.ready:
+        return state.registry.not_ready_reason()
+    if not workers.all_ready():
+        return f"{workers.ready()} of {workers.expected} worker processes have loaded the models"
+    return None

@@ -273,7 +273,7 @@ async def interpolate(
         ends.append(out[0])
         return out
 
-    await state.service.batcher.submit(
+    await state.run(
         model, inference.encode, 2,
         lambda: (_images(model, [body.start, body.end], state), None), keep_codes,
     )  # fmt: skip
