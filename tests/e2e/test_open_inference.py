@@ -133,7 +133,7 @@ def test_binary_framing_that_does_not_add_up_is_refused(server):
     one = {"name": "images", "shape": [1, 1, 28, 28], "datatype": "FP32"}
     cases = {
         "runs past": ({"inputs": [{**one, "parameters": {"binary_data_size": 10**9}}]}, pixels),
-        "is 8 bytes": ({"inputs": [{**one, "parameters": {"binary_data_size": 8}}]}, pixels[:8]),
+        "binary_data_size is 8;": ({"inputs": [{**one, "parameters": {"binary_data_size": 8}}]}, pixels[:8]),
         "bytes after": (
             {"inputs": [{**one, "parameters": {"binary_data_size": len(pixels)}}]},
             pixels + b"xx",
