@@ -6,7 +6,10 @@ Starts both servers on loopback (ours with its defaults, as `make serve` runs it
 baseline `bench/plain_app.py` with one worker and one torch thread, as a user would run it),
 then drives each with `wrk` (Debian's package: a C load generator, not the bottleneck) in a
 closed loop at 1, 4, 16 and 64 connections, one 28x28 digit per `/reconstruct` request,
-alternating the two servers; then 64-digit requests at 4 and 16 connections, next to the
+alternating the two servers. Our service is also driven in its two other dialects with the
+same digit: a raw PNG body answered with a PNG (`/reconstruct?model=...`, `content-type` and
+`accept: image/png`), and the Open Inference Protocol with binary tensors (FP32 in and out, no
+PNG at all: `/v2/models/{model}.reconstruct/infer`). Then 64-digit requests at 4 and 16 connections, next to the
 in-process limit (decode, forward pass, encode of 64-image batches with no HTTP, in one
 process with every core and in one process per core, the better of the two; the service's
 own codec and TorchScript graph). Prints medians of `--runs` runs and the memory (USS and
@@ -16,6 +19,8 @@ PSS) of each process of our service.
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import multiprocessing as mp
 import os
@@ -35,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from service.examples import DIGIT_7  # noqa: E402
 
 LUA = """wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
+{headers}
 local f = io.open("{body}", "rb")
 wrk.body = f:read("*a")
 f:close()
@@ -178,6 +183,39 @@ def memory(pid: int) -> list[dict[str, object]]:
     return out
 
 
+def bodies(model: str) -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Each request body the bench sends, with its headers."""
+    import numpy as np
+    from PIL import Image
+
+    png = base64.b64decode(DIGIT_7)
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype="<f4") / 255
+    tensor = pixels.astype("<f4").tobytes()
+    header = json.dumps({
+        "inputs": [{"name": "images", "shape": [1, 1, *pixels.shape], "datatype": "FP32",
+                    "parameters": {"binary_data_size": len(tensor)}}],
+        "outputs": [{"name": "images", "parameters": {"binary_data": True}},
+                    {"name": "errors", "parameters": {"binary_data": True}}],
+    }).encode()  # fmt: skip
+    as_json = {"Content-Type": "application/json"}
+    return {
+        "one": (json.dumps({"images": [DIGIT_7]}).encode(), as_json),
+        "batch": (json.dumps({"images": [DIGIT_7] * 64}).encode(), as_json),
+        "png": (png, {"Content-Type": "image/png", "Accept": "image/png"}),
+        "v2": (header + tensor, {"Content-Type": "application/octet-stream",
+                                 "Inference-Header-Content-Length": str(len(header))}),
+    }  # fmt: skip
+
+
+def write_script(tmp: Path, name: str, body: bytes, headers: dict[str, str]) -> Path:
+    """A wrk Lua script that POSTs `body` with `headers`."""
+    (tmp / f"{name}.body").write_bytes(body)
+    lines = "\n".join(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items())
+    script = tmp / f"{name}.lua"
+    script.write_text(LUA.format(headers=lines, body=tmp / f"{name}.body"))
+    return script
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -198,35 +236,37 @@ def main() -> None:
     aliases = json.loads((store / args.model / "aliases.json").read_text())
     model_dir = store / args.model / str(aliases["production"])
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    one, batch = tmp / "one.json", tmp / "batch.json"
-    one.write_text(json.dumps({"images": [DIGIT_7]}))
-    batch.write_text(json.dumps({"images": [DIGIT_7] * 64}))
-    scripts = {}
-    for name, body in (("one", one), ("batch", batch)):
-        scripts[name] = tmp / f"{name}.lua"
-        scripts[name].write_text(LUA.format(body=body))
+    scripts = {name: write_script(tmp, name, body, headers)
+               for name, (body, headers) in bodies(args.model).items()}  # fmt: skip
 
     env = dict(e.split("=", 1) for e in args.env)
     ports = {"plain": free_port(), "ours": free_port()}
     procs = {"plain": start_plain(model_dir, ports["plain"], tmp / "plain.log"),
              "ours": start_ours(store, ports["ours"], tmp / "ours.log", env)}  # fmt: skip
-    urls = {k: f"http://127.0.0.1:{v}/reconstruct" for k, v in ports.items()}
+    base = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
+    # (server, body) -> URL: each row of the table is one of these
+    targets = {("plain", "one"): base["plain"] + "/reconstruct",
+               ("ours", "one"): base["ours"] + "/reconstruct",
+               ("ours", "png"): base["ours"] + f"/reconstruct?model={args.model}",
+               ("ours", "v2"): base["ours"] + f"/v2/models/{args.model}.reconstruct/infer"}  # fmt: skip
     levels = [int(x) for x in args.levels.split(",")]
     batch_levels = [int(x) for x in args.batch_connections.split(",")]
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     try:
-        for name in procs:  # warm both up
-            wrk(urls[name], scripts["one"], 4, 2)
+        for (name, body), url in targets.items():  # warm up, and check each answers 200
+            if wrk(url, scripts[body], 4, 2)["errors"]:
+                raise SystemExit(f"{name} {body}: errors while warming up; see {tmp}")
         for r in range(args.runs):
             for c in levels:
-                for name in ("plain", "ours") if r % 2 == 0 else ("ours", "plain"):
-                    runs.setdefault((name, "one", c), []).append(
-                        wrk(urls[name], scripts["one"], c, args.seconds)
+                order = list(targets) if r % 2 == 0 else list(reversed(targets))
+                for name, body in order:
+                    runs.setdefault((name, body, c), []).append(
+                        wrk(targets[name, body], scripts[body], c, args.seconds)
                     )
             for bc in batch_levels:
                 for name in ("plain", "ours"):
                     runs.setdefault((name, "batch", bc), []).append(
-                        wrk(urls[name], scripts["batch"], bc, args.seconds)
+                        wrk(targets[name, "one"], scripts["batch"], bc, args.seconds)
                     )
             print(f"run {r + 1}/{args.runs} done", file=sys.stderr, flush=True)
         mem = memory(procs["ours"].pid)
@@ -259,6 +299,22 @@ def main() -> None:
               f"| {row['plain_p50_ms']:.1f} / {row['plain_p99_ms']:.1f} "
               f"| {row['ours_p50_ms']:.1f} / {row['ours_p99_ms']:.1f} "
               f"| {row['errors_plain']} / {row['errors_ours']} |")  # fmt: skip
+    print(f"\nour service, the same digit in its three dialects (medians of {args.runs} runs)\n")
+    print("| connections | JSON req/s | raw PNG req/s | PNG/JSON | V2 binary req/s | V2/JSON "
+          "| p50 / p99 ms JSON, PNG, V2 | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    dialects = []
+    for c in levels:
+        keys = {b: ("ours", b, c) for b in ("one", "png", "v2")}
+        row = {"connections": c, **{f"{b}_{f}": med(k, f) for b, k in keys.items()
+                                    for f in ("rps", "p50_ms", "p99_ms")},
+               "errors": sum(x["errors"] for k in keys.values() for x in runs[k])}  # fmt: skip
+        row["png_ratio"], row["v2_ratio"] = (row["png_rps"] / row["one_rps"],
+                                             row["v2_rps"] / row["one_rps"])  # fmt: skip
+        dialects.append(row)
+        lat = ", ".join(f"{row[b + '_p50_ms']:.1f} / {row[b + '_p99_ms']:.1f}" for b in keys)
+        print(f"| {c} | {row['one_rps']:,.0f} | {row['png_rps']:,.0f} | **{row['png_ratio']:.2f}** "
+              f"| {row['v2_rps']:,.0f} | **{row['v2_ratio']:.2f}** | {lat} | {row['errors']} |")  # fmt: skip
     best = max(limit.values())
     print(f"\nin-process limit {best:,.0f} images/s "
           f"({', '.join(f'{k}: {v:,.0f}' for k, v in limit.items())})")  # fmt: skip
@@ -273,7 +329,7 @@ def main() -> None:
     for m in mem:
         print(f"  {m['role']} pid {m['pid']}: USS {m['uss_mib']}, PSS {m['pss_mib']}, "
               f"RSS {m['rss_mib']}")  # fmt: skip
-    print(json.dumps({"one": table, "batch_images_per_s": batch_rows, "inprocess": limit,
+    print(json.dumps({"one": table, "dialects": dialects, "batch_images_per_s": batch_rows, "inprocess": limit,
                       "memory": mem, "logs": str(tmp)}))  # fmt: skip
 
 

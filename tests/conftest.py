@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -51,6 +52,37 @@ def train_tiny(store: Path, family: str, name: str, *extra: str) -> str:
 
 
 PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver", "nginx": "nginx-light"}
+
+
+def readme_section(heading: str) -> list[tuple[str, str]]:
+    """The (language, code) blocks of the README section under `### {heading}`."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    return re.findall(r"```(bash|python)\n(.*?)```", section, re.S)
+
+
+def run_readme_section(heading: str, server: Server, cwd: Path) -> list[tuple[str, str]]:
+    """Runs a README section's commands as written, against `server` instead of port 8000:
+    each shell command on its own (curl with -f, so an HTTP error fails it), each Python
+    block as a script. `python3` is this environment's. Returns (command, stdout) pairs."""
+    host = server.url.removeprefix("http://")
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    out = []
+    for language, code in readme_section(heading):
+        code = code.replace("localhost:8000", host)
+        if language == "python":
+            commands = [[sys.executable, "-c", code]]
+        else:
+            lines = code.replace("\\\n", " ").splitlines()
+            commands = [["bash", "-c", line.split("  #")[0].replace("curl -s ", "curl -sf ")]
+                        for line in lines if line.strip() and not line.startswith("#")]  # fmt: skip
+        for command in commands:
+            proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env,
+                                  timeout=120)  # fmt: skip
+            assert proc.returncode == 0, (command[-1], proc.stdout[-2000:], proc.stderr[-2000:])
+            out.append((command[-1], proc.stdout))
+    return out
 
 
 def need_programs(*programs: str) -> dict[str, str]:

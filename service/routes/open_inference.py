@@ -9,8 +9,9 @@ import re
 from typing import Annotated, Any
 
 import torch
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StrictBool
 
 from model_store import CorruptArtifact, LoadedModel, parse_ref
 from model_store.images import png_bytes
@@ -27,6 +28,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": Problem, "description": "tensors that do not match the model's signature"},
     401: {"model": Problem, "description": "an API key is configured and was not given"},
     404: {"model": Problem, "description": "no such V2 model or version"},
+    422: {"model": Problem, "description": "a body that is not the documented JSON object"},
     503: {"model": Problem, "description": "models loading, or too many requests (Retry-After)"},
     504: {"model": Problem, "description": "not answered within AE_REQUEST_TIMEOUT_S"},
 }
@@ -34,7 +36,18 @@ TAG = "open inference protocol (v2)"
 health = APIRouter(prefix="/v2/health", tags=[TAG])
 router = APIRouter(prefix="/v2", tags=[TAG], responses=ERRORS,
                    dependencies=[Depends(require_api_key)])  # fmt: skip
-IndexBody = Annotated[dict[str, Any] | None, Body(examples=[{"ready": False}])]
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ready: StrictBool = False
+
+
+INDEX_EXAMPLES = {
+    "all": {"summary": "every model and version", "value": {"ready": False}},
+    "loaded": {"summary": "only the versions this worker has loaded", "value": {"ready": True}},
+}
+IndexBody = Annotated[IndexRequest | None, Body(openapi_examples=INDEX_EXAMPLES)]
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
@@ -114,7 +127,7 @@ async def version_ready(state: State, model_name: str, model_version: str) -> di
 )
 def repository_index(state: State, body: IndexBody = None) -> list[dict[str, str]]:
     store, loaded = state.registry.store, set(state.registry.loaded())
-    only_ready = bool((body or {}).get("ready", False))
+    only_ready = body is not None and body.ready
     out = []
     for name in store.names():
         for version in store.versions(name):
@@ -141,11 +154,15 @@ INFER_DOCS: dict[str, Any] = {
         "content": {
             "application/json": {
                 "schema": {"type": "object", "required": ["inputs"]},
-                "example": {
-                    "inputs": [
-                        {"name": "codes", "shape": [1, 20], "datatype": "FP32", "data": [0.0] * 20}
-                    ],
-                    "outputs": [{"name": "images"}],
+                "examples": {
+                    "decode": {
+                        "summary": "decode one code of mnist-vae (model mnist-vae.decode)",
+                        "value": {
+                            "inputs": [{"name": "codes", "shape": [1, 20], "datatype": "FP32",
+                                        "data": [0.0] * 20}],
+                            "outputs": [{"name": "images"}],
+                        },
+                    }
                 },
             },
             "application/octet-stream": {
@@ -156,6 +173,8 @@ INFER_DOCS: dict[str, Any] = {
         },
     }
 }
+InferName = Annotated[str, Path(examples=["mnist-vae.decode"])]
+InferVersion = Annotated[str, Path(examples=["1"])]
 INFER_DESCRIPTION = """Models are named `{model}.{operation}`: `encode`, `decode`, `reconstruct`
 with FP32 image tensors [N, C, H, W] in [0, 1], or `encode-png`, `decode-png`,
 `reconstruct-png` with images as BYTES (PNG or JPEG files; base64 strings in JSON `data`).
@@ -226,7 +245,7 @@ async def _infer(state: State, request: Request, model_name: str, version: str |
     description=INFER_DESCRIPTION,
     openapi_extra=INFER_DOCS,
 )
-async def infer(state: State, request: Request, model_name: str) -> Response:
+async def infer(state: State, request: Request, model_name: InferName) -> Response:
     return await _infer(state, request, model_name, None)
 
 
@@ -237,6 +256,6 @@ async def infer(state: State, request: Request, model_name: str) -> Response:
     openapi_extra=INFER_DOCS,
 )
 async def version_infer(
-    state: State, request: Request, model_name: str, model_version: str
+    state: State, request: Request, model_name: InferName, model_version: InferVersion
 ) -> Response:
     return await _infer(state, request, model_name, model_version)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from service.examples import DIGIT_7, SERIOUS_FACE
+from tests.conftest import run_readme_section
 
 
 def curl(url: str, *args: str) -> tuple[int, dict[str, str], bytes]:
@@ -102,3 +103,13 @@ def test_too_many_files_are_refused_before_any_is_decoded(server, files):
     many = [arg for _ in range(65) for arg in ("-F", f"images=@{digit}")]
     status, _, body = curl(server.url + "/encode", *many)
     assert status == 400 and "multipart" in json.loads(body)["detail"]
+
+
+def test_the_readme_commands_run_as_written(server, tmp_path):
+    """The README's "Files and raw images" commands, curl -F and --data-binary, as written."""
+    ran = run_readme_section("Files and raw images (no base64)", server, tmp_path)
+    assert len(ran) == 5
+    assert json.loads(ran[1][1])["model"] == "mnist-vae"  # the upload
+    assert Image.open(tmp_path / "reconstruction.png").size == (28, 28)
+    assert Image.open(tmp_path / "samples.png").size == (112, 112)
+    assert len(json.loads(ran[4][1])["images"]) == 5

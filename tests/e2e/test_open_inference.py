@@ -18,6 +18,7 @@ from PIL import Image
 from tritonclient.utils import InferenceServerException
 
 from service.examples import DIGIT_7
+from tests.conftest import run_readme_section
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -161,3 +162,13 @@ def test_binary_framing_that_does_not_add_up_is_refused(server):
     assert r.status_code == 400 and "JSON header" in r.json()["error"]
     ok = _raw(server, {"inputs": [{**one, "data": digit().ravel().tolist()}]})
     assert ok.status_code == 200 and ok.json()["outputs"][0]["shape"][0] == 1
+
+
+
+def test_the_readme_commands_run_as_written(server, tmp_path):
+    """The README's V2 section, curl and the tritonclient snippet, against the real server."""
+    (tmp_path / "digit.png").write_bytes(base64.b64decode(DIGIT_7))
+    ran = run_readme_section("Open Inference Protocol (KServe V2)", server, tmp_path)
+    *shell, (_, printed) = ran
+    assert len(shell) == 4 and all(json.loads(stdout) for _, stdout in shell)
+    assert printed.startswith("1 [")  # the version, then the reconstruction error
