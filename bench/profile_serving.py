@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import subprocess
 import sys
@@ -24,8 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import LUA, free_port, start_ours  # noqa: E402
-from service.examples import DIGIT_7  # noqa: E402
+from bench.serving import bodies, free_port, start_ours, write_script  # noqa: E402
 
 # Each on-CPU sample is put in one category: walking its stack from the innermost frame out,
 # the first frame that matches a category's substrings decides. Idle waits are left out.
@@ -71,11 +69,15 @@ def main() -> None:
     p.add_argument("--store", type=Path, default=ROOT / "models")
     p.add_argument("--connections", type=int, default=16)
     p.add_argument("--seconds", type=int, default=10)
+    p.add_argument("--model", default="mnist-vae")
+    p.add_argument("--dialect", choices=("one", "png", "v2"), default="one",
+                   help="JSON (one), a raw PNG body and answer (png), V2 binary tensors (v2)")
     p.add_argument("--env", action="append", default=[], help="AE_X=Y for our service")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    (tmp / "one.json").write_text(json.dumps({"images": [DIGIT_7]}))
-    (tmp / "one.lua").write_text(LUA.format(body=tmp / "one.json"))
+    script = write_script(tmp, args.dialect, *bodies(args.model)[args.dialect])
+    path = {"one": "/reconstruct", "png": f"/reconstruct?model={args.model}",
+            "v2": f"/v2/models/{args.model}.reconstruct/infer"}[args.dialect]  # fmt: skip
     port = free_port()
     env = dict(e.split("=", 1) for e in args.env)
     server = start_ours(args.store.resolve(), port, tmp / "server.log", env)
@@ -84,7 +86,7 @@ def main() -> None:
         wrk_out: list[str] = []
         load = threading.Thread(target=lambda: wrk_out.append(subprocess.run(
             ["wrk", "-t1", f"-c{args.connections}", f"-d{args.seconds + 2}s", "-s",
-             str(tmp / "one.lua"), f"http://127.0.0.1:{port}/reconstruct"],
+             str(script), f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True).stdout))  # fmt: skip
         load.start()
         spy = str(Path(sys.executable).parent / "py-spy")

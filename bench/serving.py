@@ -9,11 +9,11 @@ closed loop at 1, 4, 16 and 64 connections, one 28x28 digit per `/reconstruct` r
 alternating the two servers. Our service is also driven in its two other dialects with the
 same digit: a raw PNG body answered with a PNG (`/reconstruct?model=...`, `content-type` and
 `accept: image/png`), and the Open Inference Protocol with binary tensors (FP32 in and out, no
-PNG at all: `/v2/models/{model}.reconstruct/infer`). Then 64-digit requests at 4 and 16 connections, next to the
-in-process limit (decode, forward pass, encode of 64-image batches with no HTTP, in one
-process with every core and in one process per core, the better of the two; the service's
-own codec and TorchScript graph). Prints medians of `--runs` runs and the memory (USS and
-PSS) of each process of our service.
+PNG at all: `/v2/models/{model}.reconstruct/infer`). Then 64-digit requests at 4 and 16
+connections, next to the in-process limit (decode, forward pass, encode of 64-image batches
+with no HTTP, in one process with every core and in one process per core, the better of the
+two; the service's own codec and TorchScript graph). Prints medians of `--runs` runs and the
+memory (USS and PSS) of each process of our service.
 """
 
 from __future__ import annotations
@@ -245,10 +245,11 @@ def main() -> None:
              "ours": start_ours(store, ports["ours"], tmp / "ours.log", env)}  # fmt: skip
     base = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
     # (server, body) -> URL: each row of the table is one of these
+    v2_path = f"/v2/models/{args.model}.reconstruct/infer"
     targets = {("plain", "one"): base["plain"] + "/reconstruct",
                ("ours", "one"): base["ours"] + "/reconstruct",
                ("ours", "png"): base["ours"] + f"/reconstruct?model={args.model}",
-               ("ours", "v2"): base["ours"] + f"/v2/models/{args.model}.reconstruct/infer"}  # fmt: skip
+               ("ours", "v2"): base["ours"] + v2_path}  # fmt: skip
     levels = [int(x) for x in args.levels.split(",")]
     batch_levels = [int(x) for x in args.batch_connections.split(",")]
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
@@ -313,8 +314,9 @@ def main() -> None:
                                              row["v2_rps"] / row["one_rps"])  # fmt: skip
         dialects.append(row)
         lat = ", ".join(f"{row[b + '_p50_ms']:.1f} / {row[b + '_p99_ms']:.1f}" for b in keys)
-        print(f"| {c} | {row['one_rps']:,.0f} | {row['png_rps']:,.0f} | **{row['png_ratio']:.2f}** "
-              f"| {row['v2_rps']:,.0f} | **{row['v2_ratio']:.2f}** | {lat} | {row['errors']} |")  # fmt: skip
+        print(f"| {c} | {row['one_rps']:,.0f} | {row['png_rps']:,.0f} "
+              f"| **{row['png_ratio']:.2f}** | {row['v2_rps']:,.0f} "
+              f"| **{row['v2_ratio']:.2f}** | {lat} | {row['errors']} |")  # fmt: skip
     best = max(limit.values())
     print(f"\nin-process limit {best:,.0f} images/s "
           f"({', '.join(f'{k}: {v:,.0f}' for k, v in limit.items())})")  # fmt: skip
@@ -329,8 +331,8 @@ def main() -> None:
     for m in mem:
         print(f"  {m['role']} pid {m['pid']}: USS {m['uss_mib']}, PSS {m['pss_mib']}, "
               f"RSS {m['rss_mib']}")  # fmt: skip
-    print(json.dumps({"one": table, "dialects": dialects, "batch_images_per_s": batch_rows, "inprocess": limit,
-                      "memory": mem, "logs": str(tmp)}))  # fmt: skip
+    print(json.dumps({"one": table, "dialects": dialects, "batch_images_per_s": batch_rows,
+                      "inprocess": limit, "memory": mem, "logs": str(tmp)}))  # fmt: skip
 
 
 if __name__ == "__main__":
