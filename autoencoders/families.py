@@ -41,7 +41,7 @@ class Family:
         """The service operations a model of this family supports."""
         if not self.autoencoder:
             return []
-        ops = ["encode", "decode", "reconstruct"]
+        ops = ["encode", "decode", "reconstruct", "score"]
         ops += ["cvae-sample"] if self.conditional else ["sample", "interpolate"]
         if has_directions and not self.conditional:
             ops.append("edit-attribute")

@@ -12,6 +12,7 @@ from model_store.errors import (
 from model_store.local import LocalStore
 from model_store.location import open_store
 from model_store.manifest import (
+    Calibration,
     Crop,
     DatasetInfo,
     InputSpec,
@@ -37,6 +38,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_ALIAS",
+    "Calibration",
     "CorruptArtifact",
     "Crop",
     "DatasetInfo",

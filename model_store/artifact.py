@@ -193,6 +193,18 @@ def _check_latents(
         },
         "directions_plain": {"directions_plain": (a, d), "directions_corrected": (a, d)},
     }  # fmt: skip
+    scores = latents.get("calibration_scores")
+    if scores is not None:
+        size = manifest.calibration.size if manifest.calibration else None
+        if not scores.is_floating_point() or tuple(scores.shape) != (size,):
+            raise CorruptArtifact(f"calibration_scores: expected float ({size},) as the "
+                                  f"manifest's calibration says, found {scores.dtype} "
+                                  f"{tuple(scores.shape)}", where)  # fmt: skip
+        if len(scores) > 1 and bool((scores[1:] < scores[:-1]).any()):
+            raise CorruptArtifact("calibration_scores are not sorted", where)
+    ref = latents.get("score_reference")
+    if scores is not None and (ref is None or tuple(ref.shape) != (4,)):
+        raise CorruptArtifact("calibration_scores without a score_reference of 4 numbers", where)
     required = {"directions_plain"} if a else set()
     for lead, shapes in groups.items():
         if lead not in latents and not (shapes.keys() & latents.keys()) and lead not in required:

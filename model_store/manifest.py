@@ -146,6 +146,25 @@ class Probe(BaseModel):
     projections: list[float] = Field(description="the output dotted with fixed random directions")
 
 
+class Calibration(BaseModel):
+    """How /score's percentiles and threshold were set: the method, and the held-out
+    in-distribution split (never trained on) it was calibrated and then checked on."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str
+    reference: str = Field(description="the images each term is standardised by")
+    split: str = Field(description="where the held-out images come from")
+    size: int = Field(ge=1, description="images whose sorted scores serving reads")
+    default_fpr: float = Field(gt=0, lt=1, description="the rate `threshold` is set for")
+    threshold: float | None = Field(
+        description="outlier above this score at `default_fpr`; None: too few images for it"
+    )
+    check_size: int = Field(ge=0, description="further held-out images the rate was checked on")
+    observed_fpr: float | None = Field(
+        None, description="share of the check images above `threshold`"
+    )
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -165,6 +184,9 @@ class Manifest(BaseModel):
         default_factory=dict, description="artifacts an evaluation used, e.g. the classifier"
     )
     probe: Probe | None = None
+    calibration: Calibration | None = Field(
+        None, description="/score's calibration; None: published before scores were served"
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     code_version: str
     torch_version: str

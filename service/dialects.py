@@ -35,7 +35,7 @@ from service.limits import BodyTooLarge
 from service.problems import problem
 from service.schemas import MAX_BATCH
 
-IMAGE_ROUTES = {"/encode", "/reconstruct", "/edit-attribute", "/interpolate"}
+IMAGE_ROUTES = {"/encode", "/reconstruct", "/score", "/edit-attribute", "/interpolate"}
 JSON_ROUTES = {"/decode", "/sample", "/cvae-sample"}
 RAW_TYPES = ("image/png", "image/jpeg")
 FILE_FIELDS = {"/interpolate": ("start", "end")}

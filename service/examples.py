@@ -97,6 +97,17 @@ DECODE: Examples = {
         "value": {"model": "mnist-cvae", "codes": [[0.5] * LATENT_SIZE] * 2, "labels": [3, 8]},
     },
 }
+SCORE: Examples = {
+    "digit": {"summary": "Is this a digit mnist-vae knows?", "value": {"images": [DIGIT_7]}},
+    "face-to-digit-model": {
+        "summary": "A face sent to the digit model: an outlier, with its error map",
+        "value": {"model": "mnist-vae", "images": [SERIOUS_FACE], "heatmap": True},
+    },
+    "stricter": {
+        "summary": "A threshold for a 5% false-positive rate",
+        "value": {"images": [DIGIT_7], "fpr": 0.05},
+    },
+}
 SAMPLE: Examples = {
     "seeded": {"summary": "Eight digits, repeatable", "value": {"count": 8, "seed": 42}},
     "cooler": {

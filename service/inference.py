@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import torch
 
-from autoencoders import family_of
+from autoencoders import family_of, scoring
 from autoencoders.latent import edit_codes, sample_prior
 from autoencoders.losses import per_image_mse
-from model_store import LoadedModel, Manifest
+from model_store import Calibration, LoadedModel, Manifest
 from model_store.manifest import LATENTS_FILE
 from service.errors import AttributeNotFound, InvalidInput, UnsupportedOperation
 
@@ -87,6 +87,23 @@ def reconstruct(
     return rec, per_image_mse(rec, x)
 
 
+def score(
+    model: LoadedModel, x: torch.Tensor, labels: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The outlier score's model terms (autoencoders.scoring): negative log-likelihood,
+    reconstruction error, squared error per pixel, and the class scored against (for a
+    conditional model its best-fitting class; `labels` is not used)."""
+    family = family_of(model.config)
+    classes = model.config.num_classes if family.conditional else 0
+    return scoring.score_terms(model.module, x, classes)
+
+
+def heatmaps(error_map: torch.Tensor) -> torch.Tensor:
+    """Squared errors per pixel scaled per image to [0, 1] (white: that image's largest)."""
+    peak = error_map.flatten(1).amax(1).clamp_min(1e-12)
+    return error_map / peak.view(-1, *[1] * (error_map.dim() - 1))
+
+
 def edit(
     model: LoadedModel, x: torch.Tensor, delta: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,6 +125,7 @@ def examples(model: LoadedModel, rows: int) -> dict[Callable[..., tuple], tuple]
         reconstruct: (x, labels),
         encode: (x, labels),
         decode: (z, labels),
+        score: (x, None),
     }
     if "edit-attribute" in capabilities(model.manifest):
         out[edit] = (x, torch.zeros(rows, model.config.latent_dim))
@@ -162,6 +180,27 @@ def cvae_codes(
     else:
         z = _prior(model, per_label * len(labels), gen, temperature)
     return z, torch.tensor(labels).repeat_interleave(per_label)
+
+
+def calibration(model: LoadedModel) -> tuple[Calibration, torch.Tensor, torch.Tensor]:
+    """The version's /score calibration record, its sorted held-out scores and the
+    reference its terms are standardised by."""
+    require(model, "score")
+    record, scores = model.manifest.calibration, model.latents.get("calibration_scores")
+    ref = model.latents.get("score_reference")
+    if record is None or scores is None or ref is None:
+        raise UnsupportedOperation(
+            f"{model.ref} was published without a score calibration (by an earlier trainer); "
+            "train a new version to score with it",
+            ("body", "model"),
+        )
+    return record, scores, ref
+
+
+def score_threshold(scores: torch.Tensor, fpr: float) -> float | None:
+    """The split-conformal threshold for `fpr`; None when the split is too small for it."""
+    threshold = scoring.conformal_threshold(scores, fpr)
+    return None if threshold == float("inf") else threshold
 
 
 def label_indices(model: LoadedModel, labels: list[int | str]) -> list[int]:

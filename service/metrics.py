@@ -75,6 +75,14 @@ class Metrics:
             "ae_deadline_exceeded", "requests answered 504 at their deadline",
             registry=self.registry,
         )  # fmt: skip
+        self.scored = Counter(
+            "ae_scored_images", "images /score scored", ("model", "version"),
+            registry=self.registry,
+        )  # fmt: skip
+        self.outliers = Counter(
+            "ae_outlier_images", "images /score found above the threshold of the rate asked",
+            ("model", "version"), registry=self.registry,
+        )  # fmt: skip
         self.alias = Gauge(
             "ae_alias_version",
             "version each served alias points to",
@@ -91,6 +99,10 @@ class Metrics:
 
     def alias_switched(self, name: str, alias: str, version: int) -> None:
         self.alias.labels(name, alias).set(version)
+
+    def scored_images(self, name: str, version: int, images: int, outliers: int) -> None:
+        self.scored.labels(name, str(version)).inc(images)
+        self.outliers.labels(name, str(version)).inc(outliers)
 
     def batched(self, operation: str, rows: int, requests: int) -> None:
         self.batch.labels(operation).observe(rows)

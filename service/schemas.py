@@ -64,6 +64,17 @@ class ImagesRequest(Request):
     )
 
 
+class ScoreRequest(Request):
+    images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
+    fpr: float | None = Field(
+        None, ge=0.001, le=0.5, allow_inf_nan=False,
+        description="false-positive rate the outlier threshold is set for; default: the "
+        "model's calibrated rate (1%)",
+    )  # fmt: skip
+    heatmap: bool = Field(False, description="also return each image's squared error per "
+                          "pixel as a PNG (white: the largest error in that image)")  # fmt: skip
+
+
 class DecodeRequest(Request):
     codes: list[Code] = Field(
         min_length=1,
@@ -145,6 +156,36 @@ class ImagesResponse(Served):
 
 class ReconstructResponse(ImagesResponse):
     errors: list[float] = Field(description="mean squared error per pixel, per image (0..1)")
+
+
+class ImageScore(BaseModel):
+    score: float = Field(description="the larger of likelihood_z and error_z; higher = more "
+                         "unusual")  # fmt: skip
+    percentile: float = Field(description="share of held-out in-distribution images with a "
+                              "lower score (0..1)")  # fmt: skip
+    outlier: bool | None = Field(description="score above threshold; None when the "
+                                 "calibration split is too small for this rate")  # fmt: skip
+    threshold: float | None
+    fpr: float = Field(description="the false-positive rate the threshold is set for")
+    reconstruction_error: float = Field(description="mean squared error per pixel (0..1)")
+    negative_log_likelihood_nats: float = Field(
+        description="the model's: negative ELBO at the posterior mean for VAEs, the Bernoulli "
+        "reconstruction term for plain autoencoders"
+    )
+    likelihood_z: float = Field(description="the negative log-likelihood in standard "
+                                "deviations above the training images' mean")  # fmt: skip
+    error_z: float = Field(description="the reconstruction error in standard deviations "
+                           "above the training images' mean")  # fmt: skip
+    label: int | str | None = Field(
+        None, description="conditional models: the class scored against"
+    )
+    heatmap: str | None = Field(None, description="base64 PNG, when asked for")
+
+
+class ScoreResponse(Served):
+    scores: list[ImageScore]
+    method: str = Field(description="how the score is made and calibrated")
+    calibration_size: int = Field(description="held-out images behind percentile and threshold")
 
 
 class SampleResponse(ImagesResponse):

@@ -25,6 +25,7 @@ from model_store import (
     load_model,
     publish_model,
 )
+from trainer.calibration import calibrate
 from trainer.datasets import Dataset, DatasetError, as_float
 from trainer.distributed import LONE, Group
 from trainer.evaluation import evaluate
@@ -160,6 +161,10 @@ def run(
                        spec.training.iwae_images)  # fmt: skip
     if "prior_mean" in latents:
         metrics.update(_prior_fit(model, data, latents))
+    calibration = None
+    if family.autoencoder:
+        calibration, calibration_latents = calibrate(model, config, data)
+        latents.update(calibration_latents)
     present = data.present(data.test_attrs) if data.test_attrs is not None else None
     report = build_report(
         model, config, data.test_x, data.test_y, history, latents, data.attribute_names, present
@@ -188,6 +193,7 @@ def run(
         ).model_dump(),
         "metrics": metrics,
         "evaluated_with": evaluated_with,
+        "calibration": calibration.model_dump() if calibration else None,
         "code_version": code_version(),
     }
     manifest = publish_model(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import torch
 from fastapi import APIRouter, Body, Depends, Response
 
+from autoencoders import family_of, scoring
 from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
@@ -27,6 +28,7 @@ from service.schemas import (
     EditRequest,
     EditResponse,
     EncodeResponse,
+    ImageScore,
     ImagesRequest,
     ImagesResponse,
     InterpolateRequest,
@@ -36,6 +38,8 @@ from service.schemas import (
     ReconstructResponse,
     SampleRequest,
     SampleResponse,
+    ScoreRequest,
+    ScoreResponse,
 )
 from service.state import State, require_api_key
 
@@ -150,6 +154,58 @@ async def reconstruct(
             **_served(model), images=encode_pngs(out[0]), errors=out[1].tolist()
         ),
     )  # fmt: skip
+
+
+@router.post(
+    "/score",
+    openapi_extra=upload_docs(),
+    response_model=ScoreResponse,
+    summary="How unusual each image is for the model (outlier scores)",
+    description="Per image: a score (higher = more unusual: the larger of the negative "
+    "log-likelihood and the reconstruction error, each in standard deviations of the "
+    "model's training images, which holds where likelihood alone fails on simple images), "
+    "its percentile among held-out "
+    "in-distribution images, and whether it is above the threshold for the false-positive "
+    "rate asked (`fpr`, default 1%; a split-conformal threshold set at publish), with the "
+    "parts it is made of. A conditional VAE scores each image against its best-fitting "
+    "class and names it.",
+)
+async def score(
+    state: State, body: Annotated[ScoreRequest, Body(openapi_examples=examples.SCORE)]
+) -> Response:
+    model = await state.model_for(body.model, body.version, state.settings.default_model)
+    record, calibration, ref = inference.calibration(model)
+    fpr = body.fpr if body.fpr is not None else record.default_fpr
+    threshold = inference.score_threshold(calibration, fpr)
+    classes = model.manifest.class_names if family_of(model.config).conditional else None
+
+    def prepare() -> Tensors:
+        return _images(model, body.images, state), None
+
+    def finish(out: Tensors) -> ScoreResponse:
+        nll, error, error_map, label = out
+        values = scoring.combine(nll, error, ref)
+        shares = scoring.percentile(calibration, values)
+        maps = encode_pngs(inference.heatmaps(error_map)) if body.heatmap else None
+        scores = []
+        for i, value in enumerate(values.tolist()):
+            scores.append(ImageScore(
+                score=value, percentile=float(shares[i]),
+                outlier=None if threshold is None else value > threshold,
+                threshold=threshold, fpr=fpr, reconstruction_error=float(error[i]),
+                negative_log_likelihood_nats=float(nll[i]),
+                likelihood_z=float(scoring.standardised(nll[i], ref[0], ref[1])),
+                error_z=float(scoring.standardised(error[i], ref[2], ref[3])),
+                label=classes[int(label[i])] if classes else None,
+                heatmap=maps[i] if maps else None,
+            ))  # fmt: skip
+        outliers = sum(bool(s.outlier) for s in scores)
+        state.service.metrics.scored_images(model.manifest.name, model.manifest.version,
+                                            len(scores), outliers)  # fmt: skip
+        return ScoreResponse(**_served(model), scores=scores, method=record.method,
+                             calibration_size=record.size)  # fmt: skip
+
+    return await state.infer(model, inference.score, len(body.images), prepare, finish)
 
 
 @router.post(
