@@ -235,6 +235,10 @@ class VersionSummary(BaseModel):
     )
     capabilities: list[str]
     evaluated_with: dict[str, str]
+    calibration: dict[str, Any] | None = Field(
+        None, description="/score's calibration: method, the held-out split's size, the "
+        "threshold for default_fpr and the rate observed on further held-out images",
+    )  # fmt: skip
     report: list[str] = Field(description="report images published with the version")
     report_urls: list[str] = Field(
         default_factory=list, description="where to GET each report image (PNG), in order"

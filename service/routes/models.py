@@ -83,6 +83,7 @@ def get_model(
                 dataset=m.dataset.model_dump(),
                 capabilities=capabilities(m),
                 evaluated_with=m.evaluated_with,
+                calibration=m.calibration.model_dump() if m.calibration else None,
                 report=(report := sorted(f for f in m.files if f.startswith("report/"))),
                 report_urls=[f"/models/{name}/versions/{v}/report/{f[7:]}" for f in report],
             )
