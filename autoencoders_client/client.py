@@ -54,6 +54,11 @@ def _result(body: dict[str, Any]) -> Result:
     )
 
 
+def _scores(body: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s | {"heatmap": from_base64(s["heatmap"]) if s.get("heatmap") else None}
+            for s in body["scores"]]  # fmt: skip
+
+
 def _edits(edits: Edits) -> list[dict[str, Any]]:
     pairs = edits.items() if isinstance(edits, Mapping) else edits
     return [{"attribute": a, "strength": float(s)} for a, s in pairs]
@@ -66,6 +71,12 @@ class _Requests:
     def encode(images, labels, model, version) -> dict[str, Any]:
         body = {"images": [to_base64(i) for i in images], **_selector(model, version)}
         return body | ({"labels": list(labels)} if labels is not None else {})
+
+    @staticmethod
+    def score(images, fpr, heatmap, model, version) -> dict[str, Any]:
+        body = {"images": [to_base64(i) for i in images], "heatmap": heatmap,
+                **_selector(model, version)}  # fmt: skip
+        return body | ({"fpr": fpr} if fpr is not None else {})
 
     @staticmethod
     def decode(codes, labels, model, version) -> dict[str, Any]:
@@ -165,6 +176,13 @@ class Client:
         """Reconstructions; `result.raw['errors']` holds the MSE per pixel of each image."""
         return _result(self._post("/reconstruct", _Requests.encode(images, labels, model, version)))
 
+    def score(self, images: Sequence[ImageLike], fpr: float | None = None,
+              heatmap: bool = False, model=None, version=None) -> list[dict[str, Any]]:  # fmt: skip
+        """One dict per image: `score`, `percentile`, `outlier`, `threshold` and the parts
+        (`heatmap` a PNG image when asked for)."""
+        body = self._post("/score", _Requests.score(images, fpr, heatmap, model, version))
+        return _scores(body)
+
     def sample(self, count: int = 8, seed: int | None = None, temperature: float = 1.0,
                model=None, version=None) -> Result:  # fmt: skip
         return _result(
@@ -241,6 +259,10 @@ class AsyncClient:
         return _result(
             await self._post("/reconstruct", _Requests.encode(images, labels, model, version))
         )
+
+    async def score(self, images, fpr=None, heatmap=False, model=None, version=None):
+        body = await self._post("/score", _Requests.score(images, fpr, heatmap, model, version))
+        return _scores(body)
 
     async def sample(self, count=8, seed=None, temperature=1.0, model=None, version=None) -> Result:
         body = _Requests.sample(count, seed, temperature, model, version)

@@ -194,7 +194,7 @@ def main() -> None:
     mean_fpr, p95_fpr = resplit_fpr(fashion_row["_inside"], 0.01)  # type: ignore[arg-type]
     costs = {"VAE": cost(store, "mnist-vae"), "linear AE (faces)": cost(store, "faces-no-glasses")}
 
-    names = list(PARTS) + ["tried: NLL bits - compressed bits", "tried: NLL bits / compressed bits"]
+    names = [*PARTS, "tried: NLL bits - compressed bits", "tried: NLL bits / compressed bits"]
     print(f"\nAUROC (outlier scores above inlier), VAEs {epochs} epochs, one run\n")
     print("| case | " + " | ".join(names) + " | FPR at 1% (check half) | train s |")
     print("| --- " * (len(names) + 3) + "|")

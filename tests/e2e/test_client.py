@@ -32,6 +32,9 @@ def test_every_call_takes_arrays_and_returns_pil_images(api):
     assert [i.size for i in rec.images] == [(28, 28)] * 3 and len(rec.raw["errors"]) == 3
     enc = api.encode([digits[0] / 255.0])  # float arrays in [0, 1] work too
     assert len(enc.codes[0]) == 20
+    verdicts = api.score(list(digits), heatmap=True)
+    assert len(verdicts) == 3 and verdicts[0]["heatmap"].size == (28, 28)
+    assert {"score", "percentile", "outlier", "threshold"} <= verdicts[0].keys()
     assert to_array(api.decode(enc.codes).images[0]).shape == (28, 28)
     assert len(api.sample(count=2, seed=1).images) == 2
     groups = api.cvae_sample(labels=[1, 2], count_per_label=2, seed=0)
