@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from service.examples import SERIOUS_FACE
 from tests.conftest import Server, need_programs, start_server, stop_server
 
 pytestmark = pytest.mark.slow  # a browser
@@ -60,16 +61,19 @@ def pixels(data_url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)), dtype=np.int16)
 
 
-def requests_sent(browser, path: str) -> list[dict]:
-    """Bodies of the POSTs to `path` the page sent, from chromium's network log."""
-    bodies = []
+def requests_sent(browser, path: str, *more: str) -> list[dict] | tuple[list[dict], ...]:
+    """Bodies of the POSTs to `path` (and to each of `more`) the page sent since the last
+    call, from chromium's network log (reading it empties it)."""
+    paths = (path, *more)
+    bodies: dict[str, list[dict]] = {p: [] for p in paths}
     for entry in browser.get_log("performance"):
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             request = message["params"]["request"]
-            if request["url"].endswith(path) and request.get("postData"):
-                bodies.append(json.loads(request["postData"]))
-    return bodies
+            for p in paths:
+                if request["url"].endswith(p) and request.get("postData"):
+                    bodies[p].append(json.loads(request["postData"]))
+    return bodies[path] if not more else tuple(bodies[p] for p in paths)
 
 
 def screenshot(browser, tmp_path: Path, name: str) -> None:
@@ -114,9 +118,19 @@ def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, 
     assert np.abs(drawn_image - blank_image).max() > 0
     if os.environ.get("AE_PLAYGROUND_STORE"):  # trained models: a stroke is not a blank
         assert np.abs(drawn_image - blank_image).max() > 64
-    sent = requests_sent(browser, "/reconstruct")[-1]["images"][0]
+    wait(browser, lambda b: "held-out digits" in b.find_element(By.ID, "verdict").text)
+    reconstructed, scored = requests_sent(browser, "/reconstruct", "/score")
+    sent = reconstructed[-1]["images"][0]
     assert (pixels(sent)[..., 0] > 128).sum() > 20  # the stroke itself went to the API, at 28x28
     assert "[" in browser.find_element(By.ID, "code").text  # the code is shown
+    # Is this a digit? The calibrated verdict and the error map of the same drawing.
+    assert scored[-1]["images"][0] == sent and scored[-1]["heatmap"] is True
+    assert pixels(src(browser, "heatmap")).shape == (28, 28)
+    # An uploaded face is drawn onto the pad and called not a digit.
+    face = tmp_path / "face.png"
+    face.write_bytes(base64.b64decode(SERIOUS_FACE))
+    browser.find_element(By.ID, "digit-upload").send_keys(str(face))
+    wait(browser, lambda b: b.find_element(By.ID, "verdict").text.startswith("Not like"))
 
     # The conditional VAE's grid: ten digits that loaded.
     wait(browser, lambda b: b.execute_script(

@@ -105,13 +105,28 @@ function padPng() {
 }
 
 const reconstructLatest = latest(async (image) =>
-  Promise.all([post("/reconstruct", { images: [image] }), post("/encode", { images: [image] })]));
+  Promise.all([post("/reconstruct", { images: [image] }), post("/encode", { images: [image] }),
+    post("/score", { images: [image], heatmap: true })]));
+
+function showVerdict(s) {
+  // The calibrated answer of /score: verdict, percentile, score and the threshold it is held to.
+  const verdict = s.outlier
+    ? "Not like the digits this model learned"
+    : "Looks like the digits this model learned";
+  const share = (100 * s.percentile).toFixed(1);
+  $("verdict").textContent = `${verdict}: more unusual than ${share}% of held-out digits ` +
+    `(score ${s.score.toFixed(2)}, outlier above ${s.threshold === null ? "n/a" : s.threshold.toFixed(2)} ` +
+    `at a ${(100 * s.fpr).toFixed(0)}% false-positive rate).`;
+  $("verdict").classList.toggle("outlier", Boolean(s.outlier));
+  $("heatmap").src = png(s.heatmap);
+}
 
 async function reconstruct() {
   const answer = await digitsError(() => reconstructLatest(padPng()));
   if (!answer) return;
-  const [rec, enc] = answer;
+  const [rec, enc, scored] = answer;
   $("reconstruction").src = png(rec.images[0]);
+  showVerdict(scored.scores[0]);
   $("served-digits").textContent = `${rec.model} v${rec.version}`;
   $("mse").textContent = `MSE ${rec.errors[0].toFixed(4)}`;
   const code = enc.codes[0];
@@ -183,6 +198,15 @@ for (const type of ["pointerup", "pointercancel"]) {
   pad.addEventListener(type, () => { if (drawing) { drawing = false; reconstruct(); } });
 }
 $("clear").addEventListener("click", () => { clearPad(); reconstruct(); });
+$("digit-upload").addEventListener("change", async () => {
+  // An uploaded image is drawn onto the pad (scaled to fit), then sent like a drawing.
+  const file = $("digit-upload").files[0];
+  if (!file) return;
+  const bitmap = await createImageBitmap(file);
+  clearPad();
+  ink.drawImage(bitmap, 0, 0, pad.width, pad.height);
+  reconstruct();
+});
 
 // -- one handwriting, ten digits
 
