@@ -130,6 +130,10 @@ EDIT_ATTRIBUTE: Examples = {
         "summary": "Make a serious face smile",
         "value": {"images": [SERIOUS_FACE], "edits": [{"attribute": "Smiling", "strength": 1.0}]},
     },
+    "as-object": {
+        "summary": "Edits as an object of attribute: strength",
+        "value": {"images": [SERIOUS_FACE], "edits": {"Smiling": 1, "Eyeglasses": -1.0}},
+    },
     "several": {
         "summary": "Smile and glasses at once",
         "value": {

@@ -145,7 +145,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     headers = dict(exc.headers) if exc.headers else None
-    return problem(exc.status_code, str(exc.detail), headers, request.url.path)
+    detail = str(exc.detail)
+    allowed = (headers or {}).get("Allow") or (headers or {}).get("allow")
+    if exc.status_code == 405 and allowed:
+        detail = (f"{request.method} is not allowed on {request.url.path}; use {allowed} "
+                  "(the request and its examples: /docs)")  # fmt: skip
+    return problem(exc.status_code, detail, headers, request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

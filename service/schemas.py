@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model_store.refs import NAME_REGEX, SELECTOR_REGEX
 
@@ -123,7 +123,19 @@ class AttributeEdit(BaseModel):
 
 class EditRequest(Request):
     images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
-    edits: list[AttributeEdit] = Field(min_length=1, max_length=8)
+    edits: list[AttributeEdit] = Field(
+        min_length=1, max_length=8,
+        description='a list of {"attribute", "strength"}, or an object of attribute: strength '
+        '({"Smiling": 1.0, "Eyeglasses": -1.0}), as the Python client takes them',
+    )  # fmt: skip
+
+    @field_validator("edits", mode="before")
+    @classmethod
+    def _edits_as_object(cls, value: Any) -> Any:
+        """{"Smiling": 1.0} is the list [{"attribute": "Smiling", "strength": 1.0}]."""
+        if isinstance(value, dict):
+            return [{"attribute": k, "strength": v} for k, v in value.items()]
+        return value
     direction: Literal["corrected", "plain"] = Field(
         "corrected",
         description="corrected (the default): each attribute with the others held fixed, so "

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from service.examples import DIGIT_7
+from service.examples import DIGIT_7, SERIOUS_FACE
 from tests.loadgen import tree_rss
 from tests.pngcraft import declared_size_png, text_bomb_png
 
@@ -213,3 +213,18 @@ def test_report_images_are_served_cached_and_confined_to_the_version(client):
         assert r.status_code in (404, 422), bad
         assert not r.content.startswith(b"\x89PNG") and b"safetensors" not in r.content[:64]
     assert client.get("/models/mnist-vae/versions/99/report/samples.png").status_code == 404
+
+
+def test_a_wrong_method_says_which_one_to_use_and_where_the_docs_are(client):
+    r = client.get("/reconstruct")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "use POST" in r.json()["detail"] and "/docs" in r.json()["detail"]
+
+
+def test_edits_may_be_an_object_of_attribute_and_strength(client):
+    as_list = client.post("/edit-attribute", json={
+        "images": [SERIOUS_FACE], "edits": [{"attribute": "Smiling", "strength": 1.0}]})  # fmt: skip
+    as_object = client.post("/edit-attribute", json={"images": [SERIOUS_FACE],
+                                                     "edits": {"Smiling": 1.0}})  # fmt: skip
+    assert as_object.status_code == 200 and as_object.json() == as_list.json()
