@@ -57,31 +57,41 @@ PACKAGES = {"chromium": "chromium", "chromedriver": "chromium-driver", "nginx": 
 def readme_section(heading: str) -> list[tuple[str, str]]:
     """The (language, code) blocks of the README section under `### {heading}`."""
     text = (ROOT / "README.md").read_text()
-    section = text.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    section = re.split(r"\n#{2,3} ", text.split(f"### {heading}\n", 1)[1], maxsplit=1)[0]
     return re.findall(r"```(bash|python)\n(.*?)```", section, re.S)
 
 
 def run_readme_section(heading: str, server: Server, cwd: Path) -> list[tuple[str, str]]:
-    """Runs a README section's commands as written, against `server` instead of port 8000:
-    each shell command on its own (curl with -f, so an HTTP error fails it), each Python
-    block as a script. `python3` is this environment's. Returns (command, stdout) pairs."""
+    """Runs a README section's commands as written, against `server` instead of port 8000,
+    in `cwd` with the repository's docs/ beside them (the example inputs): each shell block
+    as one script (curl with -f, so an HTTP error fails it), each Python block as a script.
+    `python3` is this environment's. Returns (command, its stdout) per shell command that is
+    not an assignment, then one per Python block."""
     host = server.url.removeprefix("http://")
     env = {**os.environ, "PYTHONPATH": str(ROOT),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+    if not (cwd / "docs").exists():
+        (cwd / "docs").symlink_to(ROOT / "docs")
     out = []
     for language, code in readme_section(heading):
-        code = code.replace("localhost:8000", host)
+        code = code.replace("localhost:8000", host).replace("127.0.0.1:8000", host)
         if language == "python":
-            commands = [[sys.executable, "-c", code]]
-        else:
-            lines = code.replace("\\\n", " ").splitlines()
-            commands = [["bash", "-c", line.split("  #")[0].replace("curl -s ", "curl -sf ")]
-                        for line in lines if line.strip() and not line.startswith("#")]  # fmt: skip
-        for command in commands:
-            proc = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env,
-                                  timeout=120)  # fmt: skip
-            assert proc.returncode == 0, (command[-1], proc.stdout[-2000:], proc.stderr[-2000:])
-            out.append((command[-1], proc.stdout))
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  cwd=cwd, env=env, timeout=120)  # fmt: skip
+            assert proc.returncode == 0, (code, proc.stderr[-3000:])
+            out.append((code, proc.stdout))
+            continue
+        lines = [line.split("  #")[0].replace("curl -s ", "curl -sf ")
+                 for line in code.replace("\\\n", " ").splitlines()
+                 if line.strip() and not line.startswith("#")]  # fmt: skip
+        script = "set -e\n" + "".join(f"{line}\nprintf '\\n\\036\\n'\n" for line in lines)
+        proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, cwd=cwd,
+                              env=env, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+        outputs = proc.stdout.split("\n\036\n")
+        for line, stdout in zip(lines, outputs, strict=False):
+            if not re.match(r"^[A-Z_]+=", line):
+                out.append((line, stdout))
     return out
 
 

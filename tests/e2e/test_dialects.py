@@ -108,8 +108,8 @@ def test_too_many_files_are_refused_before_any_is_decoded(server, files):
 def test_the_readme_commands_run_as_written(server, tmp_path):
     """The README's "Files and raw images" commands, curl -F and --data-binary, as written."""
     ran = run_readme_section("Files and raw images (no base64)", server, tmp_path)
-    assert len(ran) == 5
-    assert json.loads(ran[1][1])["model"] == "mnist-vae"  # the upload
+    assert len(ran) == 4
+    assert json.loads(ran[0][1])["model"] == "mnist-vae"  # the upload
     assert Image.open(tmp_path / "reconstruction.png").size == (28, 28)
     assert Image.open(tmp_path / "samples.png").size == (112, 112)
-    assert len(json.loads(ran[4][1])["images"]) == 5
+    assert len(json.loads(ran[3][1])["images"]) == 5

@@ -167,7 +167,6 @@ def test_binary_framing_that_does_not_add_up_is_refused(server):
 
 def test_the_readme_commands_run_as_written(server, tmp_path):
     """The README's V2 section, curl and the tritonclient snippet, against the real server."""
-    (tmp_path / "digit.png").write_bytes(base64.b64decode(DIGIT_7))
     ran = run_readme_section("Open Inference Protocol (KServe V2)", server, tmp_path)
     *shell, (_, printed) = ran
     assert len(shell) == 4 and all(json.loads(stdout) for _, stdout in shell)
