@@ -52,6 +52,14 @@ class NotReady(ServiceError):
     """Models are still loading."""
 
 
+class ModelTraining(ServiceError):
+    """A model not yet in the store that a running trainer is about to publish."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Overloaded(ServiceError):
     """More requests are waiting for inference than the service queues."""
 

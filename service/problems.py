@@ -26,6 +26,7 @@ from service.errors import (
     InvalidImage,
     InvalidInput,
     InvalidTensor,
+    ModelTraining,
     NotAuthenticated,
     NotReady,
     OperationNotFound,
@@ -54,6 +55,7 @@ TITLES = {
 }
 # Most specific first: the first matching class decides the status.
 STATUS: list[tuple[type[Exception], int]] = [
+    (ModelTraining, 503),
     (ModelNotFound, 404),
     (VersionNotFound, 404),
     (InvalidName, 422),
@@ -118,6 +120,8 @@ def _extra(exc: Exception) -> dict[str, Any]:
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     headers = {"Retry-After": "2"} if status == 503 else None
+    if isinstance(exc, ModelTraining):
+        headers = {"Retry-After": str(round(min(max(exc.retry_after_s, 2), 60)))}
     if status == 401:
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
     if isinstance(exc, CorruptArtifact):

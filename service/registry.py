@@ -26,11 +26,13 @@ from collections.abc import Callable
 from model_store import (
     CorruptArtifact,
     LoadedModel,
+    LocalStore,
     Store,
     StoreError,
     load_version,
     parse_ref,
 )
+from model_store.training import Training, in_training
 from service.errors import DamagedVersion
 
 log = logging.getLogger("service.registry")
@@ -69,6 +71,13 @@ class Registry:
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
+
+    def training(self) -> dict[str, Training]:
+        """Models a trainer is training (or has queued) into this local store, not yet
+        published (model_store.training); none for a bucket store."""
+        if not isinstance(self.store, LocalStore):
+            return {}
+        return in_training(self.store.root)
 
     def not_ready_reason(self) -> str:
         detail = f": {self.load_error}" if self.load_error else ""

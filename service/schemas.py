@@ -273,8 +273,21 @@ class ModelDetail(ModelSummary):
     )
 
 
+class TrainingStatus(BaseModel):
+    name: str
+    epoch: int = Field(description="epochs done")
+    epochs: int
+    queued: bool = Field(description="waiting for the models before it to finish")
+    eta_s: float | None = Field(description="seconds left at the pace so far")
+    detail: str
+
+
 class ModelList(BaseModel):
     models: list[ModelSummary]
+    training: list[TrainingStatus] = Field(
+        default_factory=list,
+        description="models a trainer is training into this store, not yet published",
+    )
 
 
 class Health(BaseModel):
@@ -284,6 +297,9 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str
     loaded: list[str]
+    training: list[str] = Field(
+        default_factory=list, description="models still being trained (GET /models: progress)"
+    )
     error: str | None = None
     problems: dict[str, str] = Field(
         default_factory=dict,

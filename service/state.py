@@ -14,9 +14,9 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from model_store import LoadedModel
+from model_store import LoadedModel, ModelNotFound
 from service.batching import Batcher
-from service.errors import DeadlineExceeded, NotAuthenticated, NotReady
+from service.errors import DeadlineExceeded, ModelTraining, NotAuthenticated, NotReady
 from service.graphs import Operation, Tensors
 from service.limits import deadline
 from service.metrics import Metrics
@@ -78,6 +78,14 @@ class RequestContext:
                 model = await asyncio.wait_for(loading, left)
             except TimeoutError:
                 raise self._deadline_passed() from None
+            except ModelNotFound as exc:
+                training = registry.training().get(name)
+                if training is None:
+                    raise
+                raise ModelTraining(
+                    f"{training.describe()}; retry shortly (GET /models shows its progress)",
+                    training.eta_s if training.eta_s is not None else 30,
+                ) from exc
         self.request.state.served = (model.manifest.name, model.manifest.version)
         return model
 

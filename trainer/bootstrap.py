@@ -13,6 +13,7 @@ from pathlib import Path
 
 from autoencoders import ModelConfig
 from model_store import LocalStore, Manifest, Store, TrainingSettings
+from model_store.training import announce, finished
 from trainer.datasets import Dataset
 from trainer.datasets.faces import load_synthetic_faces
 from trainer.datasets.mnist import load_embedded_sample
@@ -142,6 +143,21 @@ def _bootstrap_group(
             log.info("%s already in %s: skipped", spec.name, store.location)
     if not todo:
         return []
+    if isinstance(store, LocalStore):  # the service answers "queued" for these, not 404
+        for spec in todo:
+            announce(store.root, spec.name, 0, epochs or spec.training.epochs, queued=True)
+    try:
+        return _train_group(store, todo, load, epochs, progress)
+    finally:
+        if isinstance(store, LocalStore):
+            for spec in todo:
+                finished(store.root, spec.name)
+
+
+def _train_group(
+    store: Store, todo: list[TrainSpec], load: Callable[[], Dataset], epochs: int | None,
+    progress: bool,
+) -> list[Manifest]:  # fmt: skip
     data = load()
     published = []
     for spec in todo:

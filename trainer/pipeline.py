@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -18,6 +20,7 @@ from autoencoders.latent import (
     mixture_log_prob,
 )
 from model_store import (
+    LocalStore,
     Manifest,
     Store,
     TrainingInfo,
@@ -25,6 +28,7 @@ from model_store import (
     load_model,
     publish_model,
 )
+from model_store.training import announce, finished
 from trainer.calibration import calibrate
 from trainer.datasets import Dataset, DatasetError, as_float
 from trainer.distributed import LONE, Group
@@ -143,10 +147,47 @@ def run(
         device,
     )
     started = time.perf_counter()
-    history = train(model, config, data, spec.training, device, progress, group=group)
-    duration = time.perf_counter() - started
-    if not group.main:
-        return None
+    with _announced(store, spec.name, spec.training.epochs, group.main) as on_epoch:
+        history = train(model, config, data, spec.training, device, progress, on_epoch, group)
+        duration = time.perf_counter() - started
+        if not group.main:
+            return None
+        return _publish(spec, config, model, data, store, history, duration, device, group)
+
+
+@contextlib.contextmanager
+def _announced(
+    store: Store, name: str, epochs: int, main: bool
+) -> Iterator[Callable[[dict[str, float]], None] | None]:
+    """While `name` trains into a local store, a record the service reads to answer "being
+    trained, epoch n of N" instead of 404 (model_store.training); gone once published."""
+    if not main or not isinstance(store, LocalStore):
+        yield None
+        return
+    began = time.time()
+    announce(store.root, name, 0, epochs, started=began)
+
+    def on_epoch(record: dict[str, float]) -> None:
+        announce(store.root, name, int(record["epoch"]), epochs, started=began)
+
+    try:
+        yield on_epoch
+    finally:
+        finished(store.root, name)
+
+
+def _publish(
+    spec: TrainSpec,
+    config: ModelConfig,
+    model: torch.nn.Module,
+    data: Dataset,
+    store: Store,
+    history: list[dict[str, float]],
+    duration: float,
+    device: torch.device,
+    group: Group,
+) -> Manifest:
+    """Evaluate, calibrate, report and publish a trained model."""
     model = model.cpu().eval()
 
     judge, evaluated_with = None, {}

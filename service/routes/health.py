@@ -32,8 +32,9 @@ async def ready(state: State) -> Readiness | JSONResponse:
     reason = not_ready_reason(state)
     if reason is None:
         return Readiness(
-            status="ready", loaded=state.registry.loaded(), problems=state.registry.problems()
-        )
+            status="ready", loaded=state.registry.loaded(), problems=state.registry.problems(),
+            training=sorted(state.registry.training()),
+        )  # fmt: skip
     return problem(503, reason, {"Retry-After": "2"}, loaded=state.registry.loaded())
 
 

@@ -8,7 +8,14 @@ from model_store import CorruptArtifact, ModelNotFound, Store
 from model_store.refs import NAME_REGEX
 from service.errors import DamagedVersion, ReportNotFound
 from service.inference import capabilities
-from service.schemas import ModelDetail, ModelList, ModelSummary, Problem, VersionSummary
+from service.schemas import (
+    ModelDetail,
+    ModelList,
+    ModelSummary,
+    Problem,
+    TrainingStatus,
+    VersionSummary,
+)
 from service.state import State, require_api_key
 
 router = APIRouter(
@@ -37,7 +44,17 @@ def _summary(store: Store, name: str, loaded: list[str]) -> ModelSummary:
 @router.get("/models", response_model=ModelList, summary="Every model in the store")
 def list_models(state: State) -> ModelList:
     store, loaded = state.registry.store, state.registry.loaded()
-    return ModelList(models=[_summary(store, n, loaded) for n in store.names()])
+    names = store.names()
+    training = [
+        TrainingStatus(
+            name=t.name, epoch=t.epoch, epochs=t.epochs, queued=t.queued, eta_s=t.eta_s,
+            detail=t.describe(),
+        )
+        for t in sorted(state.registry.training().values(), key=lambda t: t.name)
+        if t.name not in names
+    ]
+    return ModelList(models=[_summary(store, n, loaded) for n in names],
+                     training=training)  # fmt: skip
 
 
 @router.get(

@@ -1,0 +1,96 @@
+"""Models being trained into a local store, so the service can say "wait" instead of "no
+such model" while `make serve`'s bootstrap trains the defaults.
+
+The trainer writes one small JSON file per model it is about to publish or is training,
+`<store>/.training/<name>.json` (epoch, epochs, when it started, its process), and removes
+it once the version is published or the run ends. A file whose process is gone (on this
+machine) or that has not been updated for STALE_S is ignored: a crashed trainer does not
+leave a model "training" for ever. Bucket stores have no such files (the service then
+answers 404 for a model not yet published, as before).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from model_store.disk import pid_alive
+from model_store.refs import validate_name
+
+TRAINING_DIR = ".training"
+STALE_S = 900.0
+
+
+@dataclass(frozen=True)
+class Training:
+    name: str
+    epoch: int  # epochs done; 0 while queued or in its first epoch
+    epochs: int
+    queued: bool  # waiting for the models before it in its bootstrap group
+    started: float  # wall clock, seconds
+    updated: float
+    pid: int
+    host: str
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far; None before the first epoch ends."""
+        if self.queued or self.epoch <= 0:
+            return None
+        per_epoch = (self.updated - self.started) / self.epoch
+        return max(0.0, per_epoch * (self.epochs - self.epoch) - (time.time() - self.updated))
+
+    def describe(self) -> str:
+        if self.queued:
+            return f"{self.name} is queued for training by the running bootstrap"
+        eta = self.eta_s
+        left = "" if eta is None else f", about {max(1, round(eta / 60))} min left"
+        return f"{self.name} is being trained (epoch {self.epoch} of {self.epochs}{left})"
+
+
+def _path(root: Path, name: str) -> Path:
+    return root / TRAINING_DIR / f"{validate_name(name)}.json"
+
+
+def announce(root: Path, name: str, epoch: int, epochs: int, queued: bool = False,
+             started: float | None = None) -> None:  # fmt: skip
+    """Say (again) that `name` is queued or trained here, atomically."""
+    now = time.time()
+    record = Training(name, epoch, epochs, queued, started or now, now, os.getpid(),
+                      socket.gethostname())  # fmt: skip
+    path = _path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(record)))
+    os.replace(tmp, path)
+
+
+def finished(root: Path, name: str) -> None:
+    """`name` is published, or its run ended: no longer training (only our own record)."""
+    path = _path(root, name)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text())["pid"] == os.getpid():
+            path.unlink()
+
+
+def in_training(root: Path) -> dict[str, Training]:
+    """The live records: their process runs (on this host) and updated within STALE_S."""
+    out: dict[str, Training] = {}
+    folder = root / TRAINING_DIR
+    if not folder.is_dir():
+        return out
+    now, host = time.time(), socket.gethostname()
+    for path in folder.glob("*.json"):
+        try:
+            record = Training(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            continue
+        if now - record.updated > STALE_S or (record.host == host and not pid_alive(record.pid)):
+            continue
+        out[record.name] = record
+    return out
