@@ -155,6 +155,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would reflect the Host header; a 404 says it
     )
     app.state.service = state
     problems.install(app)

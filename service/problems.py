@@ -134,17 +134,31 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     # Never echo the input back: it may hold NaN (invalid JSON) or megabytes of base64. At
     # most MAX_ERRORS items, so that the answer stays small whatever was sent.
+    # Keys in `loc` come from the request too (an unknown field's name): each is cut.
     errors = exc.errors()
     items = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "invalid")), "type": e.get("type")}
+        {"loc": [_cut(p) for p in e.get("loc", ())], "msg": _cut(str(e.get("msg", "invalid"))),
+         "type": e.get("type")}
         for e in errors[:MAX_ERRORS]
-    ]
+    ]  # fmt: skip
     first = items[0] if items else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
     detail = f"{where}: {first['msg']}" if where else first["msg"]
     if len(errors) > MAX_ERRORS:
         detail += f" ({len(errors)} errors; the first {MAX_ERRORS} are listed)"
+    if any(e.get("type") == "json_invalid" for e in errors[:1]):  # unreadable, as other bodies
+        return problem(400, f"the body is not valid JSON: {first['msg']}", None, request.url.path)
     return problem(422, detail, None, request.url.path, errors=items, error_count=len(errors))
+
+
+MAX_ECHO = 64
+
+
+def _cut(part: object) -> object:
+    """A path part or message from the request, at most MAX_ECHO characters."""
+    if isinstance(part, str) and len(part) > MAX_ECHO:
+        return f"{part[:MAX_ECHO]}... ({len(part)} characters)"
+    return part
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from service.problems import problem
@@ -15,6 +15,18 @@ router = APIRouter(tags=["health"])
 @router.get("/health", response_model=Health, summary="Liveness: the process answers")
 async def health() -> Health:
     return Health(status="ok")
+
+
+@router.head("/health", include_in_schema=False)
+async def health_head() -> Response:
+    """Load balancers probe with HEAD: the GET's status, no body."""
+    return Response(status_code=200)
+
+
+@router.head("/ready", include_in_schema=False)
+async def ready_head(state: State) -> Response:
+    status, headers = (200, {}) if not_ready_reason(state) is None else (503, {"Retry-After": "2"})
+    return Response(status_code=status, headers=headers)
 
 
 @router.get(

@@ -130,11 +130,12 @@ def report_image(
     state: State,
     request: Request,
     name: str = Path(pattern=NAME_REGEX, examples=["mnist-vae"], max_length=64),
-    version: int = Path(ge=1, le=10**9, examples=[1]),
+    version: str = Path(pattern=r"^[1-9][0-9]{0,8}$", examples=["1"],
+                        description="a version number: digits only"),
     file: str = Path(pattern=REPORT_FILE, examples=["samples.png"]),
 ) -> Response:
     store = state.registry.store
-    manifest = store.manifest(name, version)  # 404 naming what exists
+    manifest = store.manifest(name, int(version))  # 404 naming what exists
     rel = f"report/{file}"
     digest = manifest.files.get(rel)
     if digest is None:
@@ -145,7 +146,7 @@ def report_image(
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     try:
-        data = store.read_file(name, version, rel)
+        data = store.read_file(name, int(version), rel)
     except CorruptArtifact as exc:
-        raise DamagedVersion(name, version, str(exc)) from exc
+        raise DamagedVersion(name, int(version), str(exc)) from exc
     return Response(data, media_type="image/png", headers=headers)

@@ -75,12 +75,19 @@ def test_bad_input_gets_a_problem_naming_the_field(client, path, body, status, l
         pytest.param('{"codes": [[Infinity' + ", 0" * 19 + "]]}", id="Infinity"),
         pytest.param('{"codes": [[-Infinity' + ", 0" * 19 + "]]}", id="-Infinity"),
         pytest.param('{"codes": [[1e400' + ", 0" * 19 + "]]}", id="1e400"),
-        pytest.param('{"codes": [[0' + ", 0" * 19 + "]", id="truncated-json"),
     ],
 )
 def test_non_finite_numbers_get_422_with_valid_json(client, text):
     r = _raw(client, "/decode", text)
     assert r.status_code == 422
+    json.loads(r.text, parse_constant=lambda c: pytest.fail(f"response holds {c}"))
+
+
+@pytest.mark.parametrize("text", ['{"codes": [[0' + ", 0" * 19 + "]", "{} {}", "{'a': 1}"],
+                         ids=["truncated", "trailing-bytes", "single-quotes"])  # fmt: skip
+def test_a_body_that_is_not_json_gets_400_like_other_unreadable_bodies(client, text):
+    r = _raw(client, "/decode", text)
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
     json.loads(r.text, parse_constant=lambda c: pytest.fail(f"response holds {c}"))
 
 
@@ -228,3 +235,20 @@ def test_edits_may_be_an_object_of_attribute_and_strength(client):
     as_object = client.post("/edit-attribute", json={"images": [SERIOUS_FACE],
                                                      "edits": {"Smiling": 1.0}})  # fmt: skip
     assert as_object.status_code == 200 and as_object.json() == as_list.json()
+
+
+def test_head_probes_strict_versions_no_redirects_and_small_errors(client):
+    assert client.head("/health").status_code == 200
+    assert client.head("/ready").status_code == 200
+    r = client.get("/models/", headers={"host": "evil.example"})
+    assert r.status_code == 404 and "location" not in r.headers
+    for bad in ("1_0", "+1", "1.0", "01"):
+        r = client.get(f"/models/mnist-vae/versions/{bad}/report/samples.png")
+        assert r.status_code == 422, (bad, r.status_code)
+    assert client.get("/models/mnist-vae/versions/1/report/samples.png").status_code == 200
+    huge_key = "k" * 4_000_000
+    r = client.post("/sample", content=json.dumps({huge_key: 1}),
+                    headers={"content-type": "application/json"})  # fmt: skip
+    assert r.status_code == 422 and len(r.content) < 2000, len(r.content)
+    r = client.post("/sample", content=b"{} {}", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
