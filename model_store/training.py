@@ -76,6 +76,8 @@ def finished(root: Path, name: str) -> None:
     with contextlib.suppress(OSError, ValueError):
         if json.loads(path.read_text())["pid"] == os.getpid():
             path.unlink()
+    with contextlib.suppress(OSError):  # the store looks as before once nothing trains
+        path.parent.rmdir()
 
 
 def in_training(root: Path) -> dict[str, Training]:

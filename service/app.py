@@ -178,6 +178,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
         timeout_s=settings.request_timeout_s,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(health.HeadProbes)
     routers = (inference_routes.router, models.router, health.router,
                open_inference.health, open_inference.router)  # fmt: skip
     for router in routers:

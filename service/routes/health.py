@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.problems import problem
 from service.schemas import Health, Problem, Readiness
@@ -17,16 +18,19 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@router.head("/health", include_in_schema=False)
-async def health_head() -> Response:
-    """Load balancers probe with HEAD: the GET's status, no body."""
-    return Response(status_code=200)
+class HeadProbes:
+    """Load balancers probe with HEAD: on /health and /ready it is served as the GET, and
+    uvicorn, which saw the HEAD, sends the status and headers without the body."""
 
+    PATHS = frozenset({"/health", "/ready"})
 
-@router.head("/ready", include_in_schema=False)
-async def ready_head(state: State) -> Response:
-    status, headers = (200, {}) if not_ready_reason(state) is None else (503, {"Retry-After": "2"})
-    return Response(status_code=status, headers=headers)
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD" and scope["path"] in self.PATHS:
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
 
 
 @router.get(

@@ -99,9 +99,12 @@ def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, 
     server = page_server
     opened = time.monotonic()
     browser.get(server.url + "/playground")
-    wait(browser, lambda b: src(b, "reconstruction").startswith("data:image/png"))
+    # A blank pad invites to draw; it shows no reconstruction of nothing.
+    wait(browser, lambda b: b.find_element(By.ID, "verdict").text.startswith("Draw a digit"))
+    wait(browser, lambda b: src(b, "decoded").startswith("data:image/png"))  # sliders at 0
     first_shown = time.monotonic() - opened
-    blank = src(browser, "reconstruction")
+    assert src(browser, "reconstruction") == ""
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#latent-sliders input")) == 20
 
     # A stroke on the canvas: the reconstruction changes, and decodes as an image.
     pad = browser.find_element(By.ID, "pad")
@@ -110,14 +113,12 @@ def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, 
         stroke = stroke.move_by_offset(dx, dy)
     drawn = time.monotonic()
     stroke.release().perform()
-    wait(browser, lambda b: src(b, "reconstruction") not in ("", blank))
+    wait(browser, lambda b: src(b, "reconstruction").startswith("data:image/png"))
     after_stroke = time.monotonic() - drawn
-    drawn_image, blank_image = pixels(src(browser, "reconstruction")), pixels(blank)
-    assert drawn_image.shape == blank_image.shape == (28, 28)
-    # (The session's models train for seconds: their answer moves, if only a little.)
-    assert np.abs(drawn_image - blank_image).max() > 0
+    drawn_image = pixels(src(browser, "reconstruction"))
+    assert drawn_image.shape == (28, 28)
     if os.environ.get("AE_PLAYGROUND_STORE"):  # trained models: a stroke is not a blank
-        assert np.abs(drawn_image - blank_image).max() > 64
+        assert drawn_image.max() > 64
     wait(browser, lambda b: "held-out digits" in b.find_element(By.ID, "verdict").text)
     reconstructed, scored = requests_sent(browser, "/reconstruct", "/score")
     sent = reconstructed[-1]["images"][0]
@@ -155,8 +156,9 @@ def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, 
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert severe == []
     timings = browser.execute_script("return window.playgroundTimings")
-    print(f"\nplayground: first reconstruction shown {first_shown * 1000:.0f} ms after opening "
-          f"(page's own clock {timings['firstReconstruction']:.0f} ms); stroke to new "
+    print(f"\nplayground: ready to draw {first_shown * 1000:.0f} ms after opening "
+          f"(first reconstruction on the page's clock {timings['firstReconstruction']:.0f} ms "
+          f"after opening); stroke to reconstruction "
           f"reconstruction {after_stroke * 1000:.0f} ms; Smiling slider to new face "
           f"{slider_to_image * 1000:.0f} ms (request {timings['lastEdit']:.0f} ms)")  # fmt: skip
     browser.execute_script("window.scrollTo(0, 0)")
@@ -176,9 +178,29 @@ def test_with_an_api_key_errors_show_their_detail_until_the_key_is_given(
         assert "API key" in browser.find_element(By.ID, "digits-error").text  # the API's detail
         key = browser.find_element(By.ID, "api-key")
         key.send_keys("s3cret", Keys.TAB)  # change event: everything is asked again
-        wait(browser, lambda b: src(b, "reconstruction").startswith("data:image/png"))
+        wait(browser, lambda b: src(b, "decoded").startswith("data:image/png"))
         wait(browser, lambda b: b.find_element(By.ID, "digits-error").text == "")
         wait(browser, lambda b: b.execute_script(
             "return [...document.querySelectorAll('#card .reports img')].some(i => i.naturalWidth > 0)"))  # fmt: skip
     finally:
         stop_server(server)
+
+
+def test_a_phone_has_no_sideways_scroll_and_a_desktop_has_wide_sliders(page_server, browser):
+    """At 390 px (a phone) nothing overflows sideways once every panel has loaded; on a
+    desktop each slider is at least 160 px wide, so a small drag is a small change."""
+    browser.get(page_server.url + "/playground")
+    smiling = "input[aria-label='Smiling']"
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, smiling))
+    width = browser.execute_script(f"return document.querySelector(\"{smiling}\").getBoundingClientRect().width")
+    assert width >= 160, width
+    assert browser.execute_script("return document.querySelector('#latent-sliders input')"
+                                  ".getBoundingClientRect().width") >= 160  # fmt: skip
+    browser.set_window_size(390, 844)
+    browser.get(page_server.url + "/playground")
+    wait(browser, lambda b: b.execute_script(
+        "return [...document.querySelectorAll('#card .reports img')].some(i => i.naturalWidth > 0)"))  # fmt: skip
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, smiling))
+    scroll, view = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= view, (scroll, view)

@@ -197,7 +197,7 @@ pad.addEventListener("pointermove", (event) => {
 for (const type of ["pointerup", "pointercancel"]) {
   pad.addEventListener(type, () => { if (drawing) { drawing = false; reconstruct(); } });
 }
-$("clear").addEventListener("click", () => { clearPad(); reconstruct(); });
+$("clear").addEventListener("click", () => { clearPad(); invite(); });
 $("digit-upload").addEventListener("change", async () => {
   // An uploaded image is drawn onto the pad (scaled to fit), then sent like a drawing.
   const file = $("digit-upload").files[0];
@@ -414,9 +414,28 @@ $("card-version").addEventListener("change", showCard);
 
 // -- start
 
+function invite() {
+  // A blank pad: an invitation to draw, not the reconstruction of nothing (a ghostly 8).
+  for (const id of ["reconstruction", "heatmap"]) $(id).removeAttribute("src");
+  for (const id of ["mse", "code", "served-digits"]) $(id).textContent = "";
+  $("verdict").classList.remove("outlier");
+  $("verdict").textContent =
+    "Draw a digit on the black square, or upload one: it is encoded, reconstructed and scored.";
+}
+
+async function startSliders() {
+  // The latent sliders start at the origin; their count is the model's code size.
+  const enc = await digitsError(() => post("/encode", { images: [padPng()] }));
+  if (!enc) return;
+  buildLatentSliders(enc.codes[0].length);
+  latentSliders.forEach((s) => s.set(0));
+  decode();
+}
+
 function start() {
   clearPad();
-  reconstruct();
+  invite();
+  startSliders();
   newStyle();
   setUpFaces();
   setUpCards();
