@@ -82,24 +82,28 @@ def reference(nll: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
     return torch.stack([nll.mean(), nll.std(), error.mean(), error.std()]).float()
 
 
-def combine(nll: torch.Tensor, error: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """The shipped score: the larger of the two standardised terms; higher = more unusual."""
-    return torch.maximum(standardised(nll, ref[0], ref[1]), standardised(error, ref[2], ref[3]))
+def combine(
+    nll: torch.Tensor, error: torch.Tensor, ref: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The shipped score (the larger of the two standardised terms; higher = more unusual)
+    and the two terms: the likelihood's and the error's."""
+    likelihood_z, error_z = standardised(nll, ref[0], ref[1]), standardised(error, ref[2], ref[3])
+    return torch.maximum(likelihood_z, error_z), likelihood_z, error_z
 
 
 def standardised(value: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     return (value - mean) / std.clamp_min(1e-12)
 
 
-def conformal_threshold(calibration: torch.Tensor, fpr: float) -> float:
+def conformal_threshold(calibration: torch.Tensor, fpr: float) -> float | None:
     """Split-conformal threshold: with n held-out in-distribution scores, the
     ceil((n + 1)(1 - fpr))-th smallest. A new in-distribution image scores above it with
-    probability at most `fpr` (exchangeability; Vovk et al. 2005, Lei et al. 2018); +inf
-    when n is too small for that rate."""
+    probability at most `fpr` (exchangeability; Vovk et al. 2005, Lei et al. 2018); None
+    when n is too small for that rate (fewer than 1 / fpr - 1 scores)."""
     ordered = torch.sort(calibration).values
     n = len(ordered)
     rank = math.ceil((n + 1) * (1 - fpr))
-    return float("inf") if rank > n else float(ordered[rank - 1])
+    return None if rank > n else float(ordered[rank - 1])
 
 
 def percentile(calibration_sorted: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
@@ -128,5 +132,5 @@ def score(
     out = {k: torch.cat(v) for k, v in parts.items()}
     if ref is not None:
         nll, error = out["negative_log_likelihood_nats"], out["reconstruction_error"]
-        out["score"] = combine(nll, error, ref)
+        out["score"] = combine(nll, error, ref)[0]
     return out

@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from model_store.disk import pid_alive
+from model_store.local import LocalStore
 from model_store.refs import validate_name
+from model_store.store import Store
 
 TRAINING_DIR = ".training"
 STALE_S = 900.0
@@ -53,38 +55,49 @@ class Training:
         return f"{self.name} is being trained (epoch {self.epoch} of {self.epochs}{left})"
 
 
-def _path(root: Path, name: str) -> Path:
-    return root / TRAINING_DIR / f"{validate_name(name)}.json"
+def _folder(store: Store) -> Path | None:
+    """Where a store keeps its records: a local store's root; None for a bucket."""
+    return store.root / TRAINING_DIR if isinstance(store, LocalStore) else None
 
 
-def announce(root: Path, name: str, epoch: int, epochs: int, queued: bool = False,
+def _path(folder: Path, name: str) -> Path:
+    return folder / f"{validate_name(name)}.json"
+
+
+def announce(store: Store, name: str, epoch: int, epochs: int, queued: bool = False,
              started: float | None = None) -> None:  # fmt: skip
-    """Say (again) that `name` is queued or trained here, atomically."""
+    """Say (again) that `name` is queued or trained here, atomically (a bucket: nothing)."""
+    folder = _folder(store)
+    if folder is None:
+        return
     now = time.time()
     record = Training(name, epoch, epochs, queued, started or now, now, os.getpid(),
                       socket.gethostname())  # fmt: skip
-    path = _path(root, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = _path(folder, name)
+    folder.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(record)))
     os.replace(tmp, path)
 
 
-def finished(root: Path, name: str) -> None:
+def finished(store: Store, name: str) -> None:
     """`name` is published, or its run ended: no longer training (only our own record)."""
-    path = _path(root, name)
+    folder = _folder(store)
+    if folder is None:
+        return
+    path = _path(folder, name)
     with contextlib.suppress(OSError, ValueError):
         if json.loads(path.read_text())["pid"] == os.getpid():
             path.unlink()
     with contextlib.suppress(OSError):  # the store looks as before once nothing trains
-        path.parent.rmdir()
+        folder.rmdir()
 
 
-def in_training(root: Path) -> dict[str, Training]:
+def in_training(store: Store) -> dict[str, Training]:
     """The live records: their process runs (on this host) and updated within STALE_S."""
     out: dict[str, Training] = {}
-    folder = root / TRAINING_DIR
-    if not folder.is_dir():
+    folder = _folder(store)
+    if folder is None or not folder.is_dir():
         return out
     now, host = time.time(), socket.gethostname()
     for path in folder.glob("*.json"):

@@ -197,12 +197,6 @@ def calibration(model: LoadedModel) -> tuple[Calibration, torch.Tensor, torch.Te
     return record, scores, ref
 
 
-def score_threshold(scores: torch.Tensor, fpr: float) -> float | None:
-    """The split-conformal threshold for `fpr`; None when the split is too small for it."""
-    threshold = scoring.conformal_threshold(scores, fpr)
-    return None if threshold == float("inf") else threshold
-
-
 def label_indices(model: LoadedModel, labels: list[int | str]) -> list[int]:
     """Class indices from indices or class names; unknown ones are refused, listing the known."""
     if not family_of(model.config).conditional:

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from model_store import (
     CorruptArtifact,
     LoadedModel,
-    LocalStore,
     Store,
     StoreError,
     load_version,
@@ -75,9 +74,7 @@ class Registry:
     def training(self) -> dict[str, Training]:
         """Models a trainer is training (or has queued) into this local store, not yet
         published (model_store.training); none for a bucket store."""
-        if not isinstance(self.store, LocalStore):
-            return {}
-        return in_training(self.store.root)
+        return in_training(self.store)
 
     def not_ready_reason(self) -> str:
         detail = f": {self.load_error}" if self.load_error else ""

@@ -143,15 +143,13 @@ def _bootstrap_group(
             log.info("%s already in %s: skipped", spec.name, store.location)
     if not todo:
         return []
-    if isinstance(store, LocalStore):  # the service answers "queued" for these, not 404
-        for spec in todo:
-            announce(store.root, spec.name, 0, epochs or spec.training.epochs, queued=True)
+    for spec in todo:  # the service answers "queued" for these, not 404
+        announce(store, spec.name, 0, epochs or spec.training.epochs, queued=True)
     try:
         return _train_group(store, todo, load, epochs, progress)
     finally:
-        if isinstance(store, LocalStore):
-            for spec in todo:
-                finished(store.root, spec.name)
+        for spec in todo:
+            finished(store, spec.name)
 
 
 def _train_group(

@@ -41,9 +41,7 @@ def calibrate(
     half = max(1, len(order) // 2)
     scores = score(model, as_float(data.test_x[order]), classes, ref)["score"]
     calibration, check = torch.sort(scores[:half]).values, scores[half:]
-    threshold: float | None = conformal_threshold(calibration, DEFAULT_FPR)
-    if threshold == float("inf"):
-        threshold = None  # fewer than 1 / DEFAULT_FPR - 1 held-out images
+    threshold = conformal_threshold(calibration, DEFAULT_FPR)
     record = Calibration(
         method=METHOD,
         reference=f"{len(train)} training images",

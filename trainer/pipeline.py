@@ -20,7 +20,6 @@ from autoencoders.latent import (
     mixture_log_prob,
 )
 from model_store import (
-    LocalStore,
     Manifest,
     Store,
     TrainingInfo,
@@ -161,19 +160,19 @@ def _announced(
 ) -> Iterator[Callable[[dict[str, float]], None] | None]:
     """While `name` trains into a local store, a record the service reads to answer "being
     trained, epoch n of N" instead of 404 (model_store.training); gone once published."""
-    if not main or not isinstance(store, LocalStore):
+    if not main:
         yield None
         return
     began = time.time()
-    announce(store.root, name, 0, epochs, started=began)
+    announce(store, name, 0, epochs, started=began)
 
     def on_epoch(record: dict[str, float]) -> None:
-        announce(store.root, name, int(record["epoch"]), epochs, started=began)
+        announce(store, name, int(record["epoch"]), epochs, started=began)
 
     try:
         yield on_epoch
     finally:
-        finished(store.root, name)
+        finished(store, name)
 
 
 def _publish(

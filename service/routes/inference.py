@@ -176,7 +176,7 @@ async def score(
     model = await state.model_for(body.model, body.version, state.settings.default_model)
     record, calibration, ref = inference.calibration(model)
     fpr = body.fpr if body.fpr is not None else record.default_fpr
-    threshold = inference.score_threshold(calibration, fpr)
+    threshold = scoring.conformal_threshold(calibration, fpr)
     classes = model.manifest.class_names if family_of(model.config).conditional else None
 
     def prepare() -> Tensors:
@@ -184,7 +184,7 @@ async def score(
 
     def finish(out: Tensors) -> ScoreResponse:
         nll, error, error_map, label = out
-        values = scoring.combine(nll, error, ref)
+        values, likelihood_z, error_z = scoring.combine(nll, error, ref)
         shares = scoring.percentile(calibration, values)
         maps = encode_pngs(inference.heatmaps(error_map)) if body.heatmap else None
         scores = []
@@ -194,8 +194,7 @@ async def score(
                 outlier=None if threshold is None else value > threshold,
                 threshold=threshold, fpr=fpr, reconstruction_error=float(error[i]),
                 negative_log_likelihood_nats=float(nll[i]),
-                likelihood_z=float(scoring.standardised(nll[i], ref[0], ref[1])),
-                error_z=float(scoring.standardised(error[i], ref[2], ref[3])),
+                likelihood_z=float(likelihood_z[i]), error_z=float(error_z[i]),
                 label=classes[int(label[i])] if classes else None,
                 heatmap=maps[i] if maps else None,
             ))  # fmt: skip

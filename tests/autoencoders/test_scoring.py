@@ -3,8 +3,6 @@ the standardised terms, and a CVAE scored against its best-fitting class."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
@@ -31,7 +29,7 @@ def test_the_conformal_threshold_holds_its_rate_on_new_in_distribution_scores():
         rates.append(float((fresh > conformal_threshold(calibration, 0.01)).float().mean()))
     mean = sum(rates) / len(rates)
     assert 0.007 <= mean <= 0.0105, mean
-    assert conformal_threshold(torch.arange(10.0), 0.05) == math.inf  # too few for 5%
+    assert conformal_threshold(torch.arange(10.0), 0.05) is None  # too few for 5%
     assert conformal_threshold(torch.arange(100.0), 0.05) == 95.0  # ceil(101 * 0.95) = 96th
 
 
@@ -45,8 +43,10 @@ def test_percentile_is_the_share_of_calibration_scores_below():
 def test_the_score_is_the_larger_standardised_term():
     ref = reference(torch.tensor([10.0, 20.0, 30.0]), torch.tensor([0.1, 0.2, 0.3]))
     assert torch.allclose(ref, torch.tensor([20.0, 10.0, 0.2, 0.1]))
-    got = combine(torch.tensor([40.0, 20.0]), torch.tensor([0.2, 0.6]), ref)
+    got, likelihood_z, error_z = combine(torch.tensor([40.0, 20.0]), torch.tensor([0.2, 0.6]), ref)
     assert torch.allclose(got, torch.tensor([2.0, 4.0]))
+    assert torch.allclose(likelihood_z, torch.tensor([2.0, 0.0]))
+    assert torch.allclose(error_z, torch.tensor([0.0, 4.0]))
 
 
 @pytest.mark.parametrize("family", ["vae", "linear-ae", "conv-ae"])
