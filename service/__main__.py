@@ -112,6 +112,9 @@ def main() -> None:
             loop="service.accept:new_event_loop"
             if settings.workers > 1 and settings.balance_connections
             else "auto",
+            # Bounds on header size, head time and open connections (service.connections).
+            http="service.connections:GuardedHttpProtocol",
+            timeout_keep_alive=max(1, round(settings.keep_alive_s)),
             log_level=settings.log_level,
             access_log=settings.access_log,
             timeout_graceful_shutdown=max(1, round(settings.drain_s)),

@@ -23,6 +23,7 @@ from autoencoders import family_of
 from model_store import LoadedModel, open_store, parse_ref
 from service import inference, problems
 from service.batching import Batcher
+from service.connections import GuardedHttpProtocol
 from service.dialects import Dialects
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
@@ -229,6 +230,9 @@ def create_app_from_env() -> FastAPI:
     """The factory each worker process calls (`uvicorn --factory`): settings from AE_*."""
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     settings = Settings()
+    GuardedHttpProtocol.configure(
+        settings.max_header_bytes, settings.header_timeout_s, settings.max_connections
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

@@ -64,6 +64,20 @@ class Settings(BaseSettings):
     torch_threads: int | None = Field(
         None, ge=1, description="torch threads per worker (default: cores / workers)"
     )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="a larger request line and headers get 431, and the connection is closed",
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a connection that sends no whole request head by then is closed"
+    )
+    keep_alive_s: float = Field(
+        5.0, gt=0, description="idle keep-alive connections are closed after"
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="open connections per worker; more are answered 503 and closed"
+    )
     access_log: bool = Field(False, description="log every request (metrics count them anyway)")
     host: str = "127.0.0.1"
     port: int = 8000
