@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             for name in store.names():
-                aliases = store.aliases(name)
+                aliases, problem = store.readable_aliases(name)
+                if problem is not None:
+                    print(f"{name}: aliases unreadable: {problem}")
                 by_version: dict[int, list[str]] = {}
                 for alias, v in aliases.items():
                     by_version.setdefault(v, []).append(alias)

@@ -19,10 +19,23 @@ class ModelNotFound(StoreError, LookupError):
 
 
 class VersionNotFound(StoreError, LookupError):
-    def __init__(self, name: str, selector: str, versions: list[int], aliases: dict[str, int]):
+    def __init__(
+        self,
+        name: str,
+        selector: str,
+        versions: list[int],
+        aliases: dict[str, int],
+        aliases_problem: str | None = None,
+    ):
+        """`aliases_problem`: why the alias file cannot be read, when it cannot (then no
+        alias is known, and numbered versions and `latest` still resolve)."""
         self.name, self.selector, self.versions, self.aliases = name, selector, versions, aliases
+        self.aliases_problem = aliases_problem
         listed = ", ".join(map(str, versions)) or "none"
         named = ", ".join(f"{a}->{v}" for a, v in sorted(aliases.items())) or "none"
+        if aliases_problem is not None:
+            named = (f"none readable ({aliases_problem}); numbered versions and 'latest' "
+                     "still work")  # fmt: skip
         super().__init__(
             f"model {name!r} has no version or alias {selector!r}; versions: {listed}; "
             f"aliases: {named}"

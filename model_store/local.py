@@ -66,7 +66,8 @@ class LocalStore(Store):
     def _version_dir(self, name: str, version: int) -> Path:
         vdir = self._model_dir(name) / str(check_version(version))
         if not vdir.exists() and not vdir.is_symlink():
-            raise VersionNotFound(name, str(version), self.versions(name), self.aliases(name))
+            raise VersionNotFound(name, str(version), self.versions(name),
+                                  *self.readable_aliases(name))  # fmt: skip
         return checked(self.root, vdir, want_dir=True)
 
     # -- reading

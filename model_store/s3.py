@@ -222,7 +222,9 @@ class S3Store(Store):
         got = self._get(base + rel, limit)
         if got is None:
             if rel == MANIFEST_FILE or self._get(base + MANIFEST_FILE, MAX_MANIFEST_BYTES) is None:
-                raise VersionNotFound(name, str(version), self.versions(name), self.aliases(name))
+                raise VersionNotFound(
+                    name, str(version), self.versions(name), *self.readable_aliases(name)
+                )
             raise FileNotFoundError(self._url(base + rel))
         return got[0]
 

@@ -118,17 +118,26 @@ class Store(ABC):
         """
         ref = parse_ref(ref) if isinstance(ref, str) else ref
         versions = self.versions(ref.name)
-        aliases = self.aliases(ref.name)
-        if ref.version is not None:
-            if ref.version in versions:
-                return ref.version
-        elif ref.selector == LATEST and versions:
+        # A number and `latest` need no alias: an unreadable alias file fails only aliases.
+        if ref.version is not None and ref.version in versions:
+            return ref.version
+        if ref.version is None and ref.selector == LATEST and versions:
             return versions[-1]
-        elif ref.selector in aliases and aliases[ref.selector] in versions:
-            return aliases[ref.selector]
-        elif ref.selector == DEFAULT_ALIAS and DEFAULT_ALIAS not in aliases and versions:
-            return versions[-1]
-        raise VersionNotFound(ref.name, ref.selector, versions, aliases)
+        aliases, problem = self.readable_aliases(ref.name)
+        if ref.version is None and problem is None:
+            if ref.selector in aliases and aliases[ref.selector] in versions:
+                return aliases[ref.selector]
+            if ref.selector == DEFAULT_ALIAS and DEFAULT_ALIAS not in aliases and versions:
+                return versions[-1]
+        raise VersionNotFound(ref.name, ref.selector, versions, aliases, problem)
+
+    def readable_aliases(self, name: str) -> tuple[dict[str, int], str | None]:
+        """The alias map and None, or no aliases and why the alias file cannot be read
+        (for what can go on without aliases: listings, numbered versions, error messages)."""
+        try:
+            return self.aliases(name), None
+        except CorruptArtifact as exc:
+            return {}, str(exc)
 
     def manifest(self, name: str, version: int) -> Manifest:
         where = f"{name}/{check_version(version)}/{MANIFEST_FILE}"

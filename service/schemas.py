@@ -136,6 +136,7 @@ class EditRequest(Request):
         if isinstance(value, dict):
             return [{"attribute": k, "strength": v} for k, v in value.items()]
         return value
+
     direction: Literal["corrected", "plain"] = Field(
         "corrected",
         description="corrected (the default): each attribute with the others held fixed, so "
@@ -262,6 +263,11 @@ class ModelSummary(BaseModel):
     versions: list[int]
     aliases: dict[str, int]
     loaded: list[int] = Field(description="versions in this process's memory")
+    problem: str | None = Field(
+        None,
+        description="what cannot be read, if anything (an unreadable aliases file: its "
+        "aliases do not resolve; numbered versions and latest still do)",
+    )
 
 
 class ModelDetail(ModelSummary):

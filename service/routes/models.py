@@ -33,11 +33,13 @@ router = APIRouter(
 
 def _summary(store: Store, name: str, loaded: list[str]) -> ModelSummary:
     versions = store.versions(name)
+    aliases, problem = store.readable_aliases(name)
     return ModelSummary(
         name=name,
         versions=versions,
-        aliases=store.aliases(name),
+        aliases=aliases,
         loaded=[v for v in versions if f"{name}@{v}" in loaded],
+        problem=problem,
     )
 
 
@@ -47,7 +49,11 @@ def list_models(state: State) -> ModelList:
     names = store.names()
     training = [
         TrainingStatus(
-            name=t.name, epoch=t.epoch, epochs=t.epochs, queued=t.queued, eta_s=t.eta_s,
+            name=t.name,
+            epoch=t.epoch,
+            epochs=t.epochs,
+            queued=t.queued,
+            eta_s=t.eta_s,
             detail=t.describe(),
         )
         for t in sorted(state.registry.training().values(), key=lambda t: t.name)
@@ -130,8 +136,9 @@ def report_image(
     state: State,
     request: Request,
     name: str = Path(pattern=NAME_REGEX, examples=["mnist-vae"], max_length=64),
-    version: str = Path(pattern=r"^[1-9][0-9]{0,8}$", examples=["1"],
-                        description="a version number: digits only"),
+    version: str = Path(
+        pattern=r"^[1-9][0-9]{0,8}$", examples=["1"], description="a version number: digits only"
+    ),
     file: str = Path(pattern=REPORT_FILE, examples=["samples.png"]),
 ) -> Response:
     store = state.registry.store

@@ -158,8 +158,14 @@ INFER_DOCS: dict[str, Any] = {
                     "decode": {
                         "summary": "decode one code of mnist-vae (model mnist-vae.decode)",
                         "value": {
-                            "inputs": [{"name": "codes", "shape": [1, 20], "datatype": "FP32",
-                                        "data": [0.0] * 20}],
+                            "inputs": [
+                                {
+                                    "name": "codes",
+                                    "shape": [1, 20],
+                                    "datatype": "FP32",
+                                    "data": [0.0] * 20,
+                                }
+                            ],
                             "outputs": [{"name": "images"}],
                         },
                     }

@@ -14,6 +14,7 @@ import torch
 
 from autoencoders import ModelConfig, build_model
 from model_store import LocalStore, publish_model
+from service.examples import DIGIT_7
 from tests.conftest import run_cli, start_server, stop_server
 from tests.model_store.conftest import fields
 
@@ -341,5 +342,42 @@ def test_a_version_without_manifest_degrades_only_itself_and_the_watcher_goes_on
             load.wait_for_version(good.version, promoted, timeout=10)
         assert load.failures == []
         assert {v for _, v in load.versions} <= {1, good.version}
+    finally:
+        stop_server(server)
+
+
+def test_a_broken_alias_file_fails_only_what_needs_it_and_is_logged_once(digits_store, tmp_path):
+    publish(digits_store, 1)  # version 2; production stays on 1
+    publish(digits_store, 2, name="other")
+    server = start_server(digits_store.root, tmp_path / "log", {**ENV, "AE_LOG_LEVEL": "info"})
+    try:
+        aliases = digits_store.root / "digits" / "aliases.json"
+        aliases.write_text('{"production": 1, "staging"')  # cut short by a bad copy
+        time.sleep(1)  # several alias polls
+        listing = httpx.get(server.url + "/models")
+        assert listing.status_code == 200, listing.text
+        models = {m["name"]: m for m in listing.json()["models"]}
+        assert set(models) == {"digits", "other"}
+        assert "aliases.json" in models["digits"]["problem"]
+        assert models["other"]["problem"] is None
+        assert httpx.get(server.url + "/models/digits").status_code == 200
+
+        def reconstruct(version=None) -> httpx.Response:
+            body = {"images": [DIGIT_7], **({"version": version} if version else {})}
+            return httpx.post(server.url + "/reconstruct", json=body, timeout=10)
+
+        for _ in range(10):
+            assert reconstruct().json()["version"] == 1  # production: served from memory
+            assert reconstruct(2).json()["version"] == 2
+            assert reconstruct("latest").json()["version"] == 2
+            staging = reconstruct("staging")
+            assert staging.status_code == 404, staging.text
+            assert "aliases.json" in staging.json()["detail"]
+            assert "integrity" not in staging.json()["detail"]
+        assert httpx.get(server.url + "/ready").status_code == 200
+        log = (tmp_path / "log").read_text()
+        mentions = [line for line in log.splitlines() if "aliases.json" in line]
+        assert 1 <= len(mentions) <= 2, mentions  # once per worker that follows it
+        assert "ERROR" not in log and "Traceback" not in log
     finally:
         stop_server(server)

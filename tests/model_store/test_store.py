@@ -243,7 +243,26 @@ def test_an_alias_file_naming_a_path_is_refused(store):
     publish_tiny(store)
     raw_put(store, "tiny/aliases.json", json.dumps({"production": "../x"}).encode())
     with pytest.raises(CorruptArtifact, match="version number"):
+        store.aliases("tiny")
+    with pytest.raises(VersionNotFound, match="version number"):
         store.resolve(parse_ref("tiny"))
+
+
+@pytest.mark.parametrize("broken", [b"{not json", b"[1, 2]", b'{"production": "../x"}'])
+def test_an_unreadable_alias_file_fails_only_aliases_and_names_the_file(store, broken):
+    publish_tiny(store)
+    publish_tiny(store, seed=1)
+    raw_put(store, "tiny/aliases.json", broken)
+    assert store.resolve(parse_ref("tiny@1")) == 1  # numbers and latest need no alias
+    assert store.resolve(parse_ref("tiny@latest")) == 2
+    for ref in ("tiny@staging", "tiny@production", "tiny"):
+        with pytest.raises(VersionNotFound, match="aliases.json") as caught:
+            store.resolve(parse_ref(ref))
+        assert "numbered versions and 'latest' still work" in str(caught.value)
+    with pytest.raises(VersionNotFound, match="aliases.json"):
+        store.resolve(parse_ref("tiny@7"))
+    aliases, problem = store.readable_aliases("tiny")
+    assert aliases == {} and "aliases.json" in problem
 
 
 def _publish_in_process(location: str, barrier, seed: int, out) -> None:
