@@ -23,7 +23,7 @@ from autoencoders import family_of
 from model_store import LoadedModel, open_store, parse_ref
 from service import inference, problems
 from service.batching import Batcher
-from service.connections import GuardedHttpProtocol
+from service.connections import GuardedHttpProtocol, QuietDisconnects
 from service.dialects import Dialects
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
 from service.metrics import Metrics, MetricsMiddleware
@@ -180,6 +180,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(health.HeadProbes)
+    app.add_middleware(QuietDisconnects)  # outermost: a client gone is one line, no traceback
     routers = (inference_routes.router, models.router, health.router,
                open_inference.health, open_inference.router)  # fmt: skip
     for router in routers:

@@ -13,6 +13,9 @@ three bounds it lacks.
 - **Open connections per worker** (`max_connections`): past it a new connection gets a 503
   with Retry-After and is closed at once, before it can exhaust file descriptors.
 
+`QuietDisconnects`, the app's outermost middleware, turns a client that goes away mid-request
+into one short INFO line instead of two tracebacks (the app's and uvicorn's).
+
 Idle keep-alive connections are closed after uvicorn's `timeout_keep_alive`
 (`AE_KEEP_ALIVE_S`). `python -m service` selects this protocol (`http=...`); the limits come
 from the settings through `configure`, which the app factory calls in each worker.
@@ -26,6 +29,8 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from service.problems import problem_body
@@ -128,3 +133,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(raw_problem(status, detail, extra))
             self.transport.close()
+
+
+# What a read or write on a connection the client has closed raises, in starlette or the OS.
+DISCONNECTS = (ClientDisconnect, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+
+
+class QuietDisconnects:
+    """A client that goes away is logged once, short, at INFO: never as a traceback (any
+    client could flood the log with them). There is nobody left to answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except DISCONNECTS as exc:
+            if scope["type"] != "http":
+                raise
+            log.info("client went away during %s %s (%s)", scope.get("method"),
+                     scope.get("path", "")[:200], type(exc).__name__)  # fmt: skip

@@ -139,3 +139,23 @@ def test_connections_past_the_bound_get_503_and_the_others_keep_working(guarded)
     sock = _connect(guarded)
     sock.sendall(HEALTH)
     assert _answer(sock)[0] == 200
+
+
+def test_clients_that_go_away_mid_request_leave_no_traceback(guarded):
+    paths = [b"/reconstruct", b"/v2/models/mnist-vae.reconstruct/infer", b"/sample"]
+    for _ in range(5):
+        for path in paths:  # half a body, then gone
+            sock = _connect(guarded)
+            sock.sendall(b"POST " + path + b" HTTP/1.1\r\nhost: x\r\ncontent-type: "
+                         b"application/json\r\ncontent-length: 100000\r\n\r\n{\"images\": [\"")  # fmt: skip
+            time.sleep(0.05)
+            sock.close()
+        sock = _connect(guarded)  # a large asset, and gone before reading it
+        sock.sendall(b"GET /docs-assets/swagger-ui-bundle.js HTTP/1.1\r\nhost: x\r\n\r\n")
+        sock.close()
+    time.sleep(0.5)
+    sock = _connect(guarded)
+    sock.sendall(HEALTH)
+    assert _answer(sock)[0] == 200
+    log = guarded.log.read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]

@@ -256,10 +256,10 @@ def test_an_unreadable_alias_file_fails_only_aliases_and_names_the_file(store, b
     assert store.resolve(parse_ref("tiny@1")) == 1  # numbers and latest need no alias
     assert store.resolve(parse_ref("tiny@latest")) == 2
     for ref in ("tiny@staging", "tiny@production", "tiny"):
-        with pytest.raises(VersionNotFound, match="aliases.json") as caught:
+        with pytest.raises(VersionNotFound, match=r"aliases\.json") as caught:
             store.resolve(parse_ref(ref))
         assert "numbered versions and 'latest' still work" in str(caught.value)
-    with pytest.raises(VersionNotFound, match="aliases.json"):
+    with pytest.raises(VersionNotFound, match=r"aliases\.json"):
         store.resolve(parse_ref("tiny@7"))
     aliases, problem = store.readable_aliases("tiny")
     assert aliases == {} and "aliases.json" in problem
