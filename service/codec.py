@@ -21,7 +21,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from model_store import InputSpec
-from model_store.images import png_bytes, prepare_image
+from model_store.images import png_bytes, prepare_image, size_problem
 from service.errors import ImageTooLarge, InvalidImage
 
 ACCEPTED_FORMATS = ("PNG", "JPEG")
@@ -61,11 +61,9 @@ def decode_image(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
             # Only the header has been read: refuse big images before any pixel is decoded.
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageTooLarge(
-                    f"image is {w}x{h} pixels; the limit is {max_pixels} pixels", loc
-                )
+            problem = size_problem(*img.size, max_pixels)
+            if problem is not None:
+                raise ImageTooLarge(problem, loc)
             img.load()
             return prepare_image(img, spec)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

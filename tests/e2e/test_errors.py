@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 import time
 
 import httpx
 import pytest
+from PIL import Image
 
 from service.examples import DIGIT_7, SERIOUS_FACE
 from tests.loadgen import tree_rss
@@ -252,3 +254,19 @@ def test_head_probes_strict_versions_no_redirects_and_small_errors(client):
     assert r.status_code == 422 and len(r.content) < 2000, len(r.content)
     r = client.post("/sample", content=b"{} {}", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.headers["content-type"] == "application/problem+json"
+
+
+def test_thin_images_are_refused_before_decoding_and_others_are_served_meanwhile(client):
+    """64 grey PNGs of 1x4,000,000 pixels (669 KB in all) held a worker's inference thread
+    11-15 s; each is now refused from its header."""
+    out = io.BytesIO()
+    Image.new("L", (1, 4_000_000), 128).save(out, format="PNG")
+    thin = base64.b64encode(out.getvalue()).decode()
+    started = time.monotonic()
+    answer = client.post("/reconstruct", json={"images": [thin] * 64})
+    elapsed = time.monotonic() - started
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["errors"][0]["loc"] == ["body", "images", 0]
+    assert "a side" in answer.json()["detail"]
+    assert elapsed < 5  # a bound that cannot flake: it took 11 s or more
+    assert client.post("/sample", json={"count": 1}).status_code == 200

@@ -77,6 +77,22 @@ def test_a_decompression_bomb_is_refused_before_decoding(side):
         decode_image(bomb, DIGIT_INPUT, MAX_PIXELS, LOC)
 
 
+@pytest.mark.parametrize("size", [(1, 4_000_000), (4_000_000, 1), (8193, 2)],
+                         ids=["one-column", "one-row", "just-over-the-side"])  # fmt: skip
+def test_a_thin_image_is_refused_before_decoding(size):
+    """Rows cost as pixels do: 1x4,000,000 grey pixels (7.8 KB) took 194 ms to prepare."""
+    out = io.BytesIO()
+    Image.new("L", size, 128).save(out, format="PNG")
+    with pytest.raises(ImageTooLarge, match="pixels a side"):
+        decode_image(out.getvalue(), DIGIT_INPUT, 4_000_000, LOC)
+
+
+def test_a_long_but_allowed_image_is_prepared():
+    out = io.BytesIO()
+    Image.new("L", (8192, 2), 128).save(out, format="PNG")
+    assert decode_image(out.getvalue(), DIGIT_INPUT, 4_000_000, LOC).shape == (1, 28, 28)
+
+
 def test_a_text_chunk_bomb_is_refused():
     with pytest.raises(InvalidImage):
         decode_image(text_bomb_png(), DIGIT_INPUT, MAX_PIXELS, LOC)

@@ -107,7 +107,7 @@ def test_bad_files_are_skipped_counted_and_named_or_refused_past_the_bound(tmp_p
                               "digit-2/link.png"}  # fmt: skip
     assert reasons["digit-1/truncated.png"].startswith("cannot be decoded")
     assert reasons["digit-1/text.png"].startswith("not an image")
-    assert reasons["digit-2/bomb.png"] == "3000x3000 pixels is over the limit of 4000000"
+    assert reasons["digit-2/bomb.png"] == "image is 3000x3000 pixels; the limit is 4000000 pixels"
     assert reasons["digit-2/link.png"] == "a symlink that leaves the folder"
     assert data.info().skipped == 4
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from model_store.images import MAX_IMAGE_PIXELS
+from model_store.images import size_problem
 from trainer.datasets import DatasetError
 
 SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
@@ -62,8 +62,9 @@ def check_header(data: bytes) -> tuple[Image.Image | None, str]:
     if img.format not in FORMATS:
         return None, f"{img.format} is not a format taken here (PNG, JPEG, WebP, BMP, GIF, TIFF)"
     w, h = img.size
-    if w * h > MAX_IMAGE_PIXELS:
-        return None, f"{w}x{h} pixels is over the limit of {MAX_IMAGE_PIXELS}"
+    problem = size_problem(w, h)
+    if problem is not None:
+        return None, problem
     if w < 1 or h < 1:
         return None, "empty image"
     return img, ""
@@ -130,8 +131,10 @@ def scan_folder(root: Path, exclude: set[Path] = frozenset(), progress: bool = T
         scan.all_grey = scan.all_grey and _is_grey(img)
         labels.append(classes.index(rel.parts[0]) if classes else 0)
     if not scan.files:
-        raise DatasetError(f"{root}: no usable images (PNG, JPEG, WebP, BMP, GIF, TIFF) found"
-                           + (f"; skipped {len(scan.bad)}: {scan.bad[:5]}" if scan.bad else ""))
+        raise DatasetError(
+            f"{root}: no usable images (PNG, JPEG, WebP, BMP, GIF, TIFF) found"
+            + (f"; skipped {len(scan.bad)}: {scan.bad[:5]}" if scan.bad else "")
+        )
     counts = np.bincount(labels, minlength=len(classes)) if classes else None
     if counts is not None and (counts == 0).any():
         empty = [c for c, n in zip(classes, counts, strict=True) if n == 0]
