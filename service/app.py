@@ -162,7 +162,8 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
     problems.install(app)
     # File uploads and raw image bodies become the routes' JSON (service.dialects), inside
     # the body limit, so every limit applies to what was sent.
-    app.add_middleware(Dialects, max_part_bytes=settings.max_body_bytes)
+    app.add_middleware(Dialects, max_part_bytes=settings.max_body_bytes, service=state,
+                       raw_routes=inference_routes.raw_routes())  # fmt: skip
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -185,6 +186,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
                open_inference.health, open_inference.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
+    app.router.routes[0:0] = open_inference.LEAN_ROUTES  # V2 inference, matched first
 
     # Swagger UI from a local copy (fastapi-offline's assets): /docs works with no internet.
     assets = files("fastapi_offline") / "static"

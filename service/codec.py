@@ -86,12 +86,12 @@ def encode_png(image: torch.Tensor) -> str:
 
 
 def decode_images(
-    items: list[str], spec: InputSpec, max_pixels: int, field: str = "images"
+    items: list[str] | list[bytes], spec: InputSpec, max_pixels: int, field: str = "images"
 ) -> torch.Tensor:
-    """A request's list of base64 images -> one (N, C, H, W) batch."""
-    return torch.stack(
-        [
-            decode_image(decode_base64(s, ("body", field, i)), spec, max_pixels, ("body", field, i))
-            for i, s in enumerate(items)
-        ]
-    )
+    """A request's list of images -> one (N, C, H, W) batch. Each is base64 text, or the
+    file's bytes (a raw image body, `service.dialects`)."""
+    return torch.stack([
+        decode_image(s if isinstance(s, bytes) else decode_base64(s, ("body", field, i)),
+                     spec, max_pixels, ("body", field, i))
+        for i, s in enumerate(items)
+    ])  # fmt: skip

@@ -8,9 +8,11 @@ A thin ASGI layer in front of the inference routes, inside admission and the bod
 - a raw `image/png` or `image/jpeg` body: one image, the parameters in the query string
   (`/reconstruct?model=faces-ae-conv`);
 
-each becomes the route's JSON body (the images base64-encoded), so validation, limits, auth,
-batching, metrics and errors are the JSON path's own: one serving path, a new decode in
-front of it. With `Accept: image/png`, a 200 answer carrying images becomes the PNG itself
+a form becomes the route's JSON body (the files base64-encoded); a raw image is handed to the
+route's own function with its parameters validated by the route's own schema and the file's
+bytes as the image (no base64 and no JSON on the way: `RawRoute`). Either way validation,
+limits, auth, batching, metrics and errors are the JSON path's own: one serving path, a new
+decode in front of it. With `Accept: image/png`, a 200 answer carrying images becomes the PNG itself
 (several images: one grid), the model, version and numbers in `X-*` headers.
 
 Bodies of other types to these routes get a 415 that says what to send.
@@ -23,17 +25,23 @@ import binascii
 import io
 import json
 import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from fastapi.exceptions import RequestValidationError
 from PIL import Image
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import problems
 from service.limits import BodyTooLarge
 from service.problems import problem
 from service.schemas import MAX_BATCH
+from service.state import RequestContext, ServiceState, require_api_key
 
 IMAGE_ROUTES = {"/encode", "/reconstruct", "/score", "/edit-attribute", "/interpolate"}
 JSON_ROUTES = {"/decode", "/sample", "/cvae-sample"}
@@ -72,9 +80,27 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+@dataclass(frozen=True)
+class RawRoute:
+    """What a route that takes a raw image body needs: its function (called as FastAPI
+    would, with the request's context and its validated body), its body's schema, and the
+    route itself (for the metrics' label)."""
+
+    handle: Callable[[RequestContext, Any], Awaitable[Any]]
+    schema: type[BaseModel]
+    route: Any
+
+
 class Dialects:
-    def __init__(self, app: ASGIApp, max_part_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_part_bytes: int,
+        service: ServiceState,
+        raw_routes: dict[str, RawRoute],
+    ) -> None:
         self.app, self.max_part_bytes = app, max_part_bytes
+        self.service, self.raw_routes = service, raw_routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -87,20 +113,22 @@ class Dialects:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        accept = headers.get("accept", "")
+        if "image/png" in accept and "application/json" not in accept:
+            send = _PngAnswer(send, path).send
         body: dict[str, Any] | None = None
         if ctype == "multipart/form-data":
             body = await self._form(scope, receive, send, path)
             if body is None:  # a problem already sent
                 return
         elif ctype in RAW_TYPES:
-            if path not in IMAGE_ROUTES or path == "/interpolate":
+            if path not in self.raw_routes:
                 await self._refuse(send, 415, f"{path} takes no image body: "
                                    + ("send start and end as multipart/form-data files"
                                       if path == "/interpolate" else "send JSON"))  # fmt: skip
                 return
-            data = await _read(receive)
-            body = {k: _value(v) for k, v in parse_qsl(scope.get("query_string", b"").decode())}
-            body["images"] = [_b64(data)]
+            await self._raw(scope, receive, send, self.raw_routes[path])
+            return
         elif ctype not in ("", "application/json"):
             await self._refuse(send, 415, f"content-type {ctype} is not taken here; {EXAMPLE}")
             return
@@ -110,11 +138,28 @@ class Dialects:
             receive = await self._sniff(receive, send)
             if receive is None:
                 return
-        if "image/png" in headers.get("accept", "") and "application/json" not in headers.get(
-            "accept", ""
-        ):
-            send = _PngAnswer(send, path).send
         await self.app(scope, receive, send)
+
+    async def _raw(self, scope: Scope, receive: Receive, send: Send, raw: RawRoute) -> None:
+        """One PNG or JPEG body, the parameters in the query string: the route's function
+        with the file's bytes as its one image."""
+        data = await _read(receive)
+        scope["route"] = raw.route  # as the router would: the metrics' endpoint label
+        request = Request(scope)
+        query = {k: _value(v) for k, v in parse_qsl(scope.get("query_string", b"").decode())}
+        try:
+            await require_api_key(request, request.headers.get("x-api-key"))
+            try:  # the route's own schema checks the parameters; the image is the body
+                body = raw.schema.model_validate({**query, "images": ["AAAA"]})
+            except ValidationError as exc:
+                raise RequestValidationError(
+                    [{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]
+                ) from None
+            body.images = [data]
+            response = await raw.handle(RequestContext(self.service, request), body)
+        except Exception as exc:  # noqa: BLE001 - answered as the app's handlers answer it
+            response = await problems.answer(request, exc)
+        await response(scope, receive, send)
 
     async def _sniff(self, receive: Receive, send: Send) -> Receive | None:
         """A JSON route's body that is really an image: a 415 that says how to send one.

@@ -177,9 +177,22 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(500, "internal error; the service log has the details", None, request.url.path)
 
 
+HANDLERS: list[tuple[type[Exception], Any]] = [
+    (StoreError, _domain_error),
+    (ServiceError, _domain_error),
+    (RequestValidationError, _validation_error),
+    (StarletteHTTPException, _http_error),
+    (Exception, _unexpected),
+]
+
+
 def install(app: FastAPI) -> None:
-    for cls in (StoreError, ServiceError):
-        app.add_exception_handler(cls, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for cls, handler in HANDLERS:
+        app.add_exception_handler(cls, handler)
+
+
+async def answer(request: Request, exc: Exception) -> JSONResponse:
+    """The answer the app's handlers give `exc`, for code that runs outside the router
+    (`service.dialects`' raw image bodies)."""
+    handler = next(h for cls, h in HANDLERS if isinstance(exc, cls))
+    return await handler(request, exc)

@@ -17,7 +17,7 @@ from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
 from service.codec import decode_images, encode_pngs
-from service.dialects import upload_docs
+from service.dialects import RawRoute, upload_docs
 from service.errors import InvalidInput
 from service.graphs import Tensors
 from service.schemas import (
@@ -339,3 +339,15 @@ async def interpolate(
             **_served(model), images=encode_pngs(out[0]), codes=_rows(path)
         ),
     )  # fmt: skip
+
+
+def raw_routes() -> dict[str, RawRoute]:
+    """The routes that take one raw PNG or JPEG body (`service.dialects`), by path."""
+    handlers = {
+        "/encode": (encode, ImagesRequest),
+        "/reconstruct": (reconstruct, ImagesRequest),
+        "/score": (score, ScoreRequest),
+        "/edit-attribute": (edit_attribute, EditRequest),
+    }
+    routes = {route.path: route for route in router.routes}
+    return {path: RawRoute(fn, schema, routes[path]) for path, (fn, schema) in handlers.items()}
