@@ -113,3 +113,41 @@ def test_the_readme_commands_run_as_written(server, tmp_path):
     assert Image.open(tmp_path / "reconstruction.png").size == (28, 28)
     assert Image.open(tmp_path / "samples.png").size == (112, 112)
     assert len(json.loads(ran[3][1])["images"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "status", "says"),
+    [
+        pytest.param("?model=mnist-vae&fpr=2", [], 422, "query.fpr", id="a-parameter-out-of-range"),
+        pytest.param("?model=mnist-vae&colour=red", [], 422, "query.colour", id="an-unknown-parameter"),
+        pytest.param("?model=no-such-model", [], 404, "no model named", id="an-unknown-model"),
+        pytest.param("?model=mnist-vae", ["-H", "accept: image/png"], 406, "answers no image",
+                     id="a-png-answer-of-numbers"),
+    ],
+)  # fmt: skip
+def test_a_raw_body_is_checked_by_the_routes_own_schema_and_errors(server, files, query, headers,
+                                                                   status, says):  # fmt: skip
+    digit, _ = files
+    got, answer_headers, body = curl(server.url + "/score" + query, "--data-binary", f"@{digit}",
+                                     "-H", "content-type: image/png", *headers)  # fmt: skip
+    assert got == status, body
+    assert answer_headers["content-type"] == "application/problem+json"
+    assert says in json.loads(body)["detail"]
+
+
+def test_a_raw_body_answers_as_the_json_body_does_on_every_route_that_takes_one(
+    server, client, files
+):
+    digit, face = files
+    for path, image, query in [("/encode", digit, "model=mnist-vae"),
+                               ("/score", digit, "model=mnist-vae&heatmap=true"),
+                               ("/edit-attribute", face,
+                                'model=faces-ae-linear&edits={"Smiling":1.0}')]:  # fmt: skip
+        status, _, body = curl(server.url + path + "?" + query, "--data-binary", f"@{image}",
+                               "-g", "-H", "content-type: image/png")  # -g: braces as they are
+        assert status == 200, (path, body)
+        params = dict(p.split("=", 1) for p in query.split("&"))
+        params = {k: json.loads(v) if v[:1] in "{[" or v == "true" else v for k, v in params.items()}
+        as_json = client.post(path, json={"images": [base64.b64encode(image.read_bytes()).decode()],
+                                          **params})  # fmt: skip
+        assert json.loads(body) == as_json.json(), path
