@@ -10,7 +10,6 @@ matplotlib.use("Agg")  # no display; set before pyplot is imported
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
-from torchvision.utils import make_grid
 
 from autoencoders import ModelConfig, family_of
 from autoencoders.latent import edit_codes, sample_prior
@@ -19,12 +18,26 @@ from model_store.images import png_bytes as pngs
 REPORT_SEED = 7
 
 
+def tile(images: torch.Tensor, nrow: int, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """(N, C, H, W) -> one (C, H', W') grid, `nrow` images a row, as torchvision's make_grid
+    lays it out (importing torchvision cost every trainer command 1.4 s)."""
+    n, channels, h, w = images.shape
+    across = min(nrow, n)
+    down = -(-n // across)
+    cell_h, cell_w = h + padding, w + padding
+    grid = images.new_full((channels, down * cell_h + padding, across * cell_w + padding),
+                           pad_value)  # fmt: skip
+    for i, image in enumerate(images):
+        top, left = (i // across) * cell_h + padding, (i % across) * cell_w + padding
+        grid[:, top : top + h, left : left + w] = image
+    return grid
+
+
 def png_bytes(images: torch.Tensor, nrow: int, scale: int = 2) -> bytes:
     """A grid of images, `scale` times enlarged, as one PNG."""
-    grid = make_grid(images.clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
+    grid = tile(images.clamp(0, 1), nrow)
     grid = grid.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)  # nearest
-    # make_grid repeats one channel three times: a grey grid stays a grey PNG.
-    return pngs((grid[:1] if images.shape[1] == 1 else grid).unsqueeze(0))[0]
+    return pngs(grid.unsqueeze(0))[0]
 
 
 @torch.inference_mode()
