@@ -77,9 +77,9 @@ def _prepare(batcher: Batcher) -> Callable[[LoadedModel], None]:
     def warm(model: LoadedModel) -> None:
         if family_of(model.config).autoencoder:
             batcher.prepare_model(model, inference.examples(model, batcher.max_rows))
-        # The model's tensors and modules live as long as the process: out of the garbage
-        # collector's sight (see the lifespan).
-        gc.freeze()
+        # Not frozen out of the garbage collector's sight (as what start-up made is, in the
+        # lifespan): a version swapped out by a promote or evicted must be freed, and a
+        # freeze here also froze the tracing's garbage, which held the model's weights.
 
     return warm
 

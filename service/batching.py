@@ -215,20 +215,26 @@ class Batcher:
             # the other workers need.
             torch.set_num_threads(self.threads)
         while (batch := self._take()) is not None:
+            self._serve(batch)
+            # Waiting for the next batch must not keep this one's jobs (and so a model that
+            # nobody serves any more) alive.
+            del batch
+
+    def _serve(self, batch: list[Job]) -> None:
+        try:
+            done = self._run_batch(batch)
+        except Exception as exc:  # a bug here must fail these requests, not the thread
+            log.exception("inference thread: a batch failed")
+            done = [(job, False, exc) for job in batch]
+        # One wake-up of each event loop for the whole batch.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bool, Any]]] = {}
+        for job, ok, value in done:
+            by_loop.setdefault(job.loop, []).append((job, ok, value))
+        for loop, results in by_loop.items():
             try:
-                done = self._run_batch(batch)
-            except Exception as exc:  # a bug here must fail these requests, not the thread
-                log.exception("inference thread: a batch failed")
-                done = [(job, False, exc) for job in batch]
-            # One wake-up of each event loop for the whole batch.
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bool, Any]]] = {}
-            for job, ok, value in done:
-                by_loop.setdefault(job.loop, []).append((job, ok, value))
-            for loop, results in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_resolve, results)
-                except RuntimeError:  # that event loop has closed (shutdown): nobody waits
-                    continue
+                loop.call_soon_threadsafe(_resolve, results)
+            except RuntimeError:  # that event loop has closed (shutdown): nobody waits
+                continue
 
     def _run_batch(self, batch: list[Job]) -> list[tuple[Job, bool, Any]]:
         done: list[tuple[Job, bool, Any]] = []

@@ -29,6 +29,22 @@ Operation = Callable[..., Tensors]
 CANDIDATE_BLOCKS = (1, 2, 4, 8, 16, 32)
 
 
+class _Traced(nn.Module):
+    """What `trace` traces: `operation` on `model`, None inputs and outputs left out."""
+
+    def __init__(self, operation: Operation, model: Any, none_in: list[bool]) -> None:
+        super().__init__()
+        self.net = model.module  # its parameters become the graph's
+        self.call: tuple[Operation, Any, list[bool]] | None = (operation, model, none_in)
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        assert self.call is not None, "traced once, then run as a graph"
+        operation, model, none_in = self.call
+        given = iter(tensors)
+        args = [None if none else next(given) for none in none_in]
+        return tuple(t for t in operation(model, *args) if t is not None)
+
+
 def trace(operation: Operation, model: Any, inputs: Tensors) -> Operation:
     """`operation` on `model` as one TorchScript graph, with the same signature (None inputs
     and outputs kept in place). Raises ValueError if the graph's answer on `inputs` is not
@@ -36,22 +52,16 @@ def trace(operation: Operation, model: Any, inputs: Tensors) -> Operation:
     none_in = [t is None for t in inputs]
     eager = operation(model, *inputs)
     none_out = [t is None for t in eager]
-
-    class Graph(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = model.module  # its parameters become the graph's
-
-        def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            given = iter(tensors)
-            args = [None if none else next(given) for none in none_in]
-            return tuple(t for t in operation(model, *args) if t is not None)
-
+    traced = _Traced(operation, model, none_in)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about Python values baked in
-        graph = torch.jit.trace(
-            Graph(), tuple(t for t in inputs if t is not None), check_trace=False
-        )
+        graph = torch.jit.trace(traced, tuple(t for t in inputs if t is not None),
+                                check_trace=False)  # fmt: skip
+    # The graph runs in C++ from now on: it keeps the weights, never the Python model, so a
+    # version nobody serves any more is freed (a class made per trace closed over the model,
+    # and since classes live in reference cycles, a model was freed only by a full garbage
+    # collection, and never once gc.freeze had been called after its load).
+    traced.call = None
 
     def run(_model: Any, *args: torch.Tensor | None) -> Tensors:
         out = iter(graph(*(a for a in args if a is not None)))

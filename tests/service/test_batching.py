@@ -149,3 +149,22 @@ def test_row_block_makes_rows_independent_of_the_batch():
         reference = inference.reconstruct(model, x, None)[0]
         for n in range(block, 32, block):
             assert torch.equal(inference.reconstruct(model, x[:n], None)[0], reference[:n])
+
+
+def test_a_prepared_model_that_nobody_serves_is_freed(batcher):
+    """A version swapped out by a promote, or evicted from the cache, must leave memory: its
+    traced graphs must not keep it alive."""
+    import gc
+    import weakref
+
+    refs = []
+    for seed in range(3):
+        model = prepared(batcher, loaded(CONV_VAE, seed))
+        answer = asyncio.run(batcher.submit(model, inference.reconstruct, 1,
+                                            lambda: (torch.rand(1, 1, 28, 28), None), lambda o: o))  # fmt: skip
+        assert answer[0].shape == (1, 1, 28, 28)
+        refs.append((weakref.ref(model), weakref.ref(model.module)))
+        del model, answer
+    gc.collect()
+    assert [r() for pair in refs for r in pair] == [None] * 6
+    assert batcher._graphs == {} and batcher._blocks == {}

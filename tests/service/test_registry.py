@@ -64,3 +64,38 @@ def test_a_damaged_version_is_remembered_until_it_is_looked_at_again(tmp_path):
     time.sleep(0.25)
     assert registry.get("tiny", 1).manifest.version == manifest.version
     assert loads == [False, True] and registry.damaged("tiny") == []
+
+
+def test_versions_swapped_out_or_evicted_leave_memory(tmp_path):
+    """Promotes, rollbacks and cache evictions, many times, with the service's own warm-up
+    (traced graphs, row blocks): only what is cached is still alive."""
+    import gc
+    import weakref
+
+    from service.app import _prepare
+    from service.batching import Batcher
+
+    store = LocalStore(tmp_path / "store")
+    for seed in range(4):
+        publish_tiny(store, seed=seed)
+    batcher = Batcher(max_rows=8, max_wait_s=0.01, max_waiting=8, threads=1)
+    warmed: list[weakref.ref] = []
+    prepare = _prepare(batcher)
+
+    def warm(model) -> None:
+        prepare(model)
+        warmed.append(weakref.ref(model))
+
+    registry = Registry(store, capacity=2, warm=warm)
+    registry.get("tiny", "production")
+    for _ in range(4):
+        for version in (2, 3, 4, 1):  # promote, promote, promote, roll back
+            store.set_alias("tiny", "production", version)
+            registry.refresh()
+            assert registry.served() == {"tiny@production": version}
+            registry.get("tiny", 1 + version % 4)  # a pinned request: evicts another
+    gc.collect()
+    alive = [ref() for ref in warmed if ref() is not None]
+    assert len(warmed) >= 16
+    assert len(alive) <= 2, [f"{m.manifest.name}@{m.manifest.version}" for m in alive]
+    assert len({key for key, _ in batcher._graphs}) == len(alive)
