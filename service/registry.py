@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 import threading
 import time
@@ -39,15 +40,22 @@ from service.errors import DamagedVersion
 log = logging.getLogger("service.registry")
 
 
-def _release_freed_memory() -> None:
-    """Hand the heap's free pages back to the system (glibc's malloc_trim; elsewhere
-    nothing). An evicted version's tensors are freed, but glibc kept their pages: a worker
-    grew by about 55 MB a promote (bench/promote_memory.py)."""
-    name = ctypes.util.find_library("c")
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once (find_library runs a program); None elsewhere."""
     try:
-        ctypes.CDLL(name).malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
     except (OSError, AttributeError, TypeError):  # not glibc
-        pass
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap's free pages back to the system. An evicted version's tensors are
+    freed, but glibc kept their pages: a worker grew by about 55 MB a promote
+    (bench/promote_memory.py)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 Key = tuple[str, int]
 
 
