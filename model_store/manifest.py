@@ -173,6 +173,12 @@ class Manifest(BaseModel):
     config: dict[str, Any]
     input: InputSpec
     latent_size: int | None = None
+    latent_activity: list[float] | None = Field(
+        None,
+        description="per code dimension, the variance of its code over the held-out images "
+        "(a VAE's posterior mean); near 0: a dimension the model does not use. None: "
+        "published before it was recorded, or not an autoencoder",
+    )
     class_names: list[str] = Field(default_factory=list)
     attribute_names: list[str] = Field(default_factory=list)
     dataset: DatasetInfo

@@ -237,6 +237,11 @@ class VersionSummary(BaseModel):
     family: str
     created_at: str
     latent_size: int | None
+    latent_activity: list[float] | None = Field(
+        None,
+        description="per code dimension, the variance of its code over held-out images; "
+        "near 0: a dimension the model does not use (None: not recorded)",
+    )
     input: dict[str, Any]
     metrics: dict[str, float]
     class_names: list[str]

@@ -36,6 +36,16 @@ def reconstruction_mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> fl
 
 
 @torch.inference_mode()
+def latent_activity(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Per code dimension, the variance over `x` of its code (a VAE's posterior mean): the
+    "active units" measure of Burda et al. (2016). Near 0, a dimension the decoder is never
+    shown anything in; the playground orders its latent sliders by it."""
+    model.eval()
+    codes = torch.cat([model.encode(x[s], y[s]).z for s in _batches(len(x))])
+    return [round(float(v), 6) for v in codes.double().var(0)]
+
+
+@torch.inference_mode()
 def classifier_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     classifier.eval()
     correct = sum(int((classifier(x[s]).argmax(1) == y[s]).sum()) for s in _batches(len(x)))

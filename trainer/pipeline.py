@@ -31,7 +31,7 @@ from model_store.training import announce, finished
 from trainer.calibration import calibrate
 from trainer.datasets import Dataset, DatasetError, as_float
 from trainer.distributed import LONE, Group
-from trainer.evaluation import evaluate
+from trainer.evaluation import evaluate, latent_activity
 from trainer.provenance import code_version
 from trainer.reports import build_report
 from trainer.training import pick_device, train
@@ -217,6 +217,9 @@ def _publish(
             "width": config.width,
             "crop": data.crop.model_dump() if data.crop else None,
         },
+        "latent_activity": latent_activity(model, data.test_x, data.test_y)
+        if family.autoencoder
+        else None,
         "class_names": list(data.class_names)
         if config.num_classes and not config.multilabel
         else [],

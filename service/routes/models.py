@@ -99,6 +99,7 @@ def get_model(
                 family=m.family,
                 created_at=m.created_at.isoformat(),
                 latent_size=m.latent_size,
+                latent_activity=m.latent_activity,
                 input=m.input.model_dump(),
                 metrics=m.metrics,
                 class_names=m.class_names,

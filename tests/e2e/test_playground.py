@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from model_store import LocalStore
+from model_store.training import announce, finished
 from service.examples import SERIOUS_FACE
 from tests.conftest import Server, need_programs, start_server, stop_server
 
@@ -124,6 +126,23 @@ def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, 
     sent = reconstructed[-1]["images"][0]
     assert (pixels(sent)[..., 0] > 128).sum() > 20  # the stroke itself went to the API, at 28x28
     assert "[" in browser.find_element(By.ID, "code").text  # the code is shown
+    assert browser.find_element(By.ID, "digits-took").text.endswith(" ms")  # the call's time
+    # The latent sliders: the dimensions the model uses most first, the unused ones folded.
+    served = browser.find_element(By.ID, "served-digits").text.split()  # "mnist-vae v1"
+    with server.client() as client:
+        detail = client.get(f"/models/{served[0]}").json()["details"]
+    activity = next(d for d in detail if d["version"] == int(served[1][1:]))["latent_activity"]
+    shown = browser.execute_script(
+        "return [...document.querySelectorAll('#latent-sliders > label input')]"
+        ".map(i => Number(i.getAttribute('aria-label').split(' ')[1]) - 1)")  # fmt: skip
+    folded = browser.execute_script(
+        "return [...document.querySelectorAll('#unused-dimensions label input')]"
+        ".map(i => Number(i.getAttribute('aria-label').split(' ')[1]) - 1)")  # fmt: skip
+    assert sorted(shown + folded) == list(range(len(activity)))
+    assert [activity[i] for i in shown] == sorted((activity[i] for i in shown), reverse=True)
+    assert all(activity[i] < 0.01 * max(activity) for i in folded)
+    assert all(activity[i] >= 0.01 * max(activity) for i in shown)
+    assert browser.find_element(By.ID, "decoded-took").text.endswith(" ms")
     # Is this a digit? The calibrated verdict and the error map of the same drawing.
     assert scored[-1]["images"][0] == sent and scored[-1]["heatmap"] is True
     assert pixels(src(browser, "heatmap")).shape == (28, 28)
@@ -186,7 +205,9 @@ def test_with_an_api_key_errors_show_their_detail_until_the_key_is_given(
         stop_server(server)
 
 
-def test_a_phone_has_no_sideways_scroll_and_a_desktop_has_wide_sliders(page_server, browser):
+def test_a_phone_has_no_sideways_scroll_and_a_desktop_has_wide_sliders(
+    page_server, browser, tmp_path
+):
     """At 390 px (a phone) nothing overflows sideways once every panel has loaded; on a
     desktop each slider is at least 160 px wide, so a small drag is a small change."""
     browser.get(page_server.url + "/playground")
@@ -204,3 +225,33 @@ def test_a_phone_has_no_sideways_scroll_and_a_desktop_has_wide_sliders(page_serv
     scroll, view = browser.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert scroll <= view, (scroll, view)
+    browser.execute_script("window.scrollTo(0, 0)")
+    screenshot(browser, tmp_path, "playground-phone.png")
+
+
+def test_morph_and_the_models_being_trained(page_server, browser):
+    """Morph draws the frames between two faces; a model a trainer is training into the
+    store is shown with its progress until it is published."""
+    store = LocalStore(page_server.store)
+    announce(store, "faces-ae-next", 3, 12)  # a real training record, from a live process
+    try:
+        browser.get(page_server.url + "/playground")
+        wait(browser, lambda b: "faces-ae-next is being trained (epoch 3 of 12"
+             in b.find_element(By.ID, "training").text)  # fmt: skip
+        wait(browser, lambda b: src(b, "face-end").startswith("data:image/png"))
+        wait(browser, lambda b: src(b, "face-edited").startswith("data:image/png"))
+        browser.find_element(By.ID, "morph").click()
+        wait(browser, lambda b: b.execute_script(
+            "return [...document.querySelectorAll('#morph-frames img')].filter(i => i.naturalWidth > 0).length") == 8)  # fmt: skip
+        frames = [pixels(i.get_attribute("src")) for i in
+                  browser.find_elements(By.CSS_SELECTOR, "#morph-frames img")]  # fmt: skip
+        start, end = pixels(src(browser, "face-edited")), pixels(src(browser, "face-end"))
+        # The first frame is the start face's reconstruction (the edit at strength 0 is
+        # the same decoder on the same code), the last is nearer the end face than the first.
+        distance = lambda a, b: float(np.abs(a - b).mean())  # noqa: E731
+        assert distance(frames[0], start) < distance(frames[0], end)
+        assert distance(frames[-1], end) < distance(frames[-1], start)
+        assert browser.find_element(By.ID, "morph-took").text.endswith(" ms")
+    finally:
+        finished(store, "faces-ae-next")
+    wait(browser, lambda b: not b.find_element(By.ID, "training").is_displayed(), timeout=15)

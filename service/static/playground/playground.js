@@ -41,11 +41,16 @@ const get = (path) => api("GET", path);
 const png = (b64) => `data:image/png;base64,${b64}`;
 
 function reporter(id) {
-  // Runs `work`, shows its error (the API's detail) under the section, clears it on success.
-  return async (work) => {
+  // Runs `work`, shows its error (the API's detail) under the section, clears it on success;
+  // with `tookId`, shows there how long the call took (as this browser saw it).
+  return async (work, tookId) => {
+    const started = performance.now();
     try {
       const result = await work();
       $(id).textContent = "";
+      if (tookId && result !== undefined) {
+        $(tookId).textContent = `${Math.round(performance.now() - started)} ms`;
+      }
       return result;
     } catch (err) {
       $(id).textContent = err instanceof ApiError ? err.message : `error: ${err.message}`;
@@ -122,7 +127,7 @@ function showVerdict(s) {
 }
 
 async function reconstruct() {
-  const answer = await digitsError(() => reconstructLatest(padPng()));
+  const answer = await digitsError(() => reconstructLatest(padPng()), "digits-took");
   if (!answer) return;
   const [rec, enc, scored] = answer;
   $("reconstruction").src = png(rec.images[0]);
@@ -131,7 +136,7 @@ async function reconstruct() {
   $("mse").textContent = `MSE ${rec.errors[0].toFixed(4)}`;
   const code = enc.codes[0];
   $("code").textContent = `[${code.map((v) => v.toFixed(2)).join(", ")}]`;
-  buildLatentSliders(code.length);
+  await buildLatentSliders(code.length, rec.model, rec.version);
   code.forEach((v, i) => latentSliders[i].set(Math.max(-4, Math.min(4, v))));
   if (timings.firstReconstruction === undefined) {
     timings.firstReconstruction = performance.now() - timings.opened;
@@ -143,21 +148,46 @@ const decodeLatest = latest((codes) => post("/decode", { codes }));
 const decode = debounce(async () => {
   if (!latentSliders.length) return;
   const started = performance.now();
-  const answer = await digitsError(() => decodeLatest([latentSliders.map((s) => Number(s.input.value))]));
+  const codes = [latentSliders.map((s) => Number(s.input.value))];
+  const answer = await digitsError(() => decodeLatest(codes), "decoded-took");
   if (!answer) return;
   $("decoded").src = png(answer.images[0]);
   timings.lastDecode = performance.now() - started;
 }, 30);
 
-function buildLatentSliders(size) {
-  if (latentSliders.length === size) return;
+async function latentActivity(model, version) {
+  // Per code dimension, how much the model uses it (recorded when it was published).
+  const detail = await get(`/models/${encodeURIComponent(model)}`).catch(() => null);
+  const found = detail && detail.details.find((d) => d.version === version);
+  return (found && found.latent_activity) || null;
+}
+
+let slidersFor = "";
+async function buildLatentSliders(size, model, version) {
+  // One slider per dimension, the ones the model uses most first; the dimensions it does
+  // not use (activity under 1% of the largest) folded away, since moving them changes nothing.
+  const key = `${model}@${version}`;
+  if (latentSliders.length === size && slidersFor === key) return;
+  slidersFor = key;
+  const activity = await latentActivity(model, version);
   const box = $("latent-sliders");
   box.replaceChildren();
   latentSliders = Array.from({ length: size }, (_, i) => {
-    const s = slider({ label: `dimension ${i + 1}`, min: -4, max: 4, step: 0.05, value: 0, onInput: decode });
-    box.append(s.wrap);
-    return s;
+    const used = activity ? ` (activity ${activity[i].toFixed(2)})` : "";
+    return slider({ label: `dimension ${i + 1}${used}`, min: -4, max: 4, step: 0.05, value: 0, onInput: decode });
   });
+  const order = [...latentSliders.keys()];
+  if (activity && activity.length === size) order.sort((a, b) => activity[b] - activity[a]);
+  const top = activity ? Math.max(...activity) : 0;
+  const unused = order.filter((i) => activity && activity[i] < 0.01 * top);
+  for (const i of order) if (!unused.includes(i)) box.append(latentSliders[i].wrap);
+  if (unused.length) {
+    const fold = Object.assign(document.createElement("details"), { id: "unused-dimensions" });
+    const summary = document.createElement("summary");
+    summary.textContent = `${unused.length} dimension${unused.length > 1 ? "s" : ""} the model does not use`;
+    fold.append(summary, ...unused.map((i) => latentSliders[i].wrap));
+    box.append(fold);
+  }
 }
 
 let drawing = false;
@@ -213,7 +243,7 @@ $("digit-upload").addEventListener("change", async () => {
 const cvaeError = reporter("cvae-error");
 async function newStyle() {
   const seed = Math.floor(Math.random() * 2 ** 31);
-  const answer = await cvaeError(() => post("/cvae-sample", { count_per_label: 1, shared_noise: true, seed }));
+  const answer = await cvaeError(() => post("/cvae-sample", { count_per_label: 1, shared_noise: true, seed }), "cvae-took");
   if (!answer) return;
   $("cvae-grid").replaceChildren(...answer.groups.map((group) => {
     const figure = document.createElement("figure");
@@ -267,7 +297,7 @@ const edit = debounce(async () => {
   if (!edits.length) edits = [{ attribute: faces.attributes[0], strength: 0 }]; // the plain reconstruction
   const body = { model: $("face-model").value, images: [image], edits, direction: $("direction").value };
   const started = performance.now();
-  const answer = await facesError(() => editLatest(body));
+  const answer = await facesError(() => editLatest(body), "faces-took");
   if (!answer) return;
   $("face-edited").src = png(answer.images[0]);
   $("served-faces").textContent = `${answer.model} v${answer.version}`;
@@ -295,7 +325,7 @@ async function randomEnd() {
 async function morph() {
   if (!faces.end) await randomEnd();
   const body = { model: $("face-model").value, start: faceImage(), end: faces.end, steps: 8 };
-  const answer = await facesError(() => post("/interpolate", body));
+  const answer = await facesError(() => post("/interpolate", body), "morph-took");
   if (!answer) return;
   $("morph-frames").replaceChildren(...answer.images.map((b64, i) =>
     Object.assign(document.createElement("img"), { src: png(b64), alt: `frame ${i + 1}` })));
@@ -359,7 +389,7 @@ async function reportImage(url) {
 
 async function showCard() {
   const name = $("card-model").value;
-  const detail = await cardsError(() => get(`/models/${encodeURIComponent(name)}`));
+  const detail = await cardsError(() => get(`/models/${encodeURIComponent(name)}`), "card-took");
   if (!detail) return;
   const chosen = Number($("card-version").value);
   const version = detail.details.find((d) => d.version === chosen) || detail.details[detail.details.length - 1];
@@ -427,13 +457,35 @@ async function startSliders() {
   // The latent sliders start at the origin; their count is the model's code size.
   const enc = await digitsError(() => post("/encode", { images: [padPng()] }));
   if (!enc) return;
-  buildLatentSliders(enc.codes[0].length);
+  await buildLatentSliders(enc.codes[0].length, enc.model, enc.version);
   latentSliders.forEach((s) => s.set(0));
   decode();
 }
 
+// -- models being trained
+
+let trainingPoll = null;
+async function showTraining() {
+  // What a trainer is still training into the store (GET /models' `training`): shown until
+  // published, then the sections that wait for those models are set up again.
+  const list = await get("/models").catch(() => null);
+  const training = (list && list.training) || [];
+  const banner = $("training");
+  banner.hidden = !training.length;
+  banner.replaceChildren(...training.map((t) => Object.assign(document.createElement("p"), { textContent: t.detail })));
+  if (training.length && !trainingPoll) {
+    trainingPoll = setInterval(showTraining, 5000);
+  } else if (!training.length && trainingPoll) {
+    clearInterval(trainingPoll);
+    trainingPoll = null;
+    setUpFaces();
+    setUpCards();
+  }
+}
+
 function start() {
   clearPad();
+  showTraining();
   invite();
   startSliders();
   newStyle();
