@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import uvicorn
@@ -20,6 +18,7 @@ from pydantic import ValidationError
 
 from model_store.location import is_url
 from service.settings import Settings
+from service.shared_dir import PROMETHEUS_ENV, SharedDir
 
 
 def available_cores() -> int:
@@ -92,16 +91,11 @@ def main() -> None:
     # over accepting (least connections first); with AE_BALANCE_CONNECTIONS=false, one
     # accept per turn at least spreads them a little (libuv's own switch).
     os.environ.setdefault("UV_TCP_SINGLE_ACCEPT", "1")
-    # prometheus_client's multiprocess mode: set before any worker imports it.
-    own_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-    metrics_dir = os.environ.setdefault(
-        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ae-metrics-")
-    )
-    if not own_dir:  # values of an earlier run would add up with this one's
-        for pattern in ("*.db", "conns_*"):  # and connection counts of an earlier run
-            for stale in Path(metrics_dir).glob(pattern):
-                stale.unlink()
-    try:
+    # The directory the workers share (service.shared_dir), to the workers through their
+    # settings and to prometheus_client (multiprocess mode) before any worker imports it.
+    given = settings.shared_dir or os.environ.get(PROMETHEUS_ENV)
+    with SharedDir.for_run(given) as shared:
+        os.environ.update({"AE_SHARED_DIR": str(shared.path), PROMETHEUS_ENV: str(shared.path)})
         uvicorn.run(
             "service.app:create_app_from_env",
             factory=True,
@@ -119,9 +113,6 @@ def main() -> None:
             access_log=settings.access_log,
             timeout_graceful_shutdown=max(1, round(settings.drain_s)),
         )
-    finally:
-        if own_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -28,15 +28,14 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import uvloop
 
 from model_store.disk import pid_alive
+from service.shared_dir import CONNECTIONS, SharedDir
 
 log = logging.getLogger("service.accept")
-PREFIX = "conns_"
 DEFER_S = 0.002
 MAX_WAIT_S = 0.05
 REFRESH_S = 1.0
@@ -47,9 +46,9 @@ _COUNT = struct.Struct("q")
 class Board:
     """Open connections per worker, in files every worker maps."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        path = directory / f"{PREFIX}{os.getpid()}"
+    def __init__(self, shared: SharedDir) -> None:
+        self.shared = shared
+        path = shared.file(CONNECTIONS)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         os.ftruncate(fd, _COUNT.size)
         self._mine = mmap.mmap(fd, _COUNT.size)
@@ -65,11 +64,10 @@ class Board:
     def _refresh(self) -> None:
         self._listed = time.monotonic()
         seen = {}
-        for path in self.directory.glob(f"{PREFIX}*"):
-            suffix = path.name[len(PREFIX) :]
-            if not suffix.isdigit() or int(suffix) == os.getpid() or not pid_alive(int(suffix)):
+        for pid in self.shared.pids(CONNECTIONS):
+            if pid == os.getpid() or not pid_alive(pid):
                 continue
-            pid = int(suffix)
+            path = self.shared.file(CONNECTIONS, pid)
             if pid in self._siblings:
                 seen[pid] = self._siblings.pop(pid)
                 continue
@@ -181,11 +179,19 @@ class BalancedServer:
 class BalancedLoop(uvloop.Loop):
     """uvloop, whose servers on a shared socket accept least-connections first."""
 
+    shared: SharedDir | None = None  # set by `configure`, before uvicorn creates its server
+
+    @classmethod
+    def configure(cls, shared: SharedDir | None) -> None:
+        """Where the workers' connection counters live (the app factory calls this; uvicorn
+        loads the app before it creates the server)."""
+        cls.shared = shared
+
     async def create_server(self, protocol_factory: Any, *args: Any, **kw: Any) -> Any:
-        sock, directory = kw.get("sock"), os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        if sock is None or args or kw.get("ssl") or not directory:
+        sock = kw.get("sock")
+        if sock is None or args or kw.get("ssl") or self.shared is None:
             return await super().create_server(protocol_factory, *args, **kw)
-        board = Board(Path(directory))
+        board = Board(self.shared)
         return BalancedServer(self, protocol_factory, sock, board, kw.get("backlog") or 2048)
 
 

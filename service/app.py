@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from autoencoders import family_of
 from model_store import LoadedModel, open_store, parse_ref
 from service import inference, problems
+from service.accept import BalancedLoop
 from service.batching import Batcher
 from service.connections import GuardedHttpProtocol, QuietDisconnects
 from service.dialects import Dialects
@@ -31,6 +31,7 @@ from service.registry import Registry
 from service.routes import health, models, open_inference
 from service.routes import inference as inference_routes
 from service.settings import Settings
+from service.shared_dir import SharedDir
 from service.state import ServiceState
 from service.workers import Workers
 
@@ -84,12 +85,12 @@ def _prepare(batcher: Batcher) -> Callable[[LoadedModel], None]:
     return warm
 
 
-def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
-    """The app for `settings`. `metrics_dir`: the directory the worker processes share,
-    for prometheus_client's multiprocess mode (`service.metrics`) and readiness markers
-    (`service.workers`); None for a lone process."""
+def create_app(settings: Settings) -> FastAPI:
+    """The app for `settings`; with `settings.shared_dir`, one of several worker processes
+    that share it (`service.shared_dir`: metrics, readiness, connection counts)."""
     store = open_store(settings.store_dir)
-    metrics = Metrics(metrics_dir)
+    shared = SharedDir(Path(settings.shared_dir)) if settings.shared_dir else None
+    metrics = Metrics(shared)
     batcher = Batcher(
         settings.max_batch,
         settings.max_batch_wait_ms / 1000,
@@ -111,7 +112,7 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
         ),
         batcher=batcher,
         metrics=metrics,
-        workers=Workers(metrics_dir, settings.workers or 1),
+        workers=Workers(shared, settings.workers or 1),
     )
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
@@ -231,12 +232,12 @@ def create_app(settings: Settings, metrics_dir: Path | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """The factory each worker process calls (`uvicorn --factory`): settings from AE_*."""
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     settings = Settings()
     GuardedHttpProtocol.configure(
         settings.max_header_bytes, settings.header_timeout_s, settings.max_connections
     )
+    BalancedLoop.configure(SharedDir(Path(settings.shared_dir)) if settings.shared_dir else None)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    return create_app(settings, Path(metrics_dir) if metrics_dir else None)
+    return create_app(settings)

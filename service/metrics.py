@@ -1,9 +1,10 @@
 """Prometheus metrics: one registry per app (no process globals), served at /metrics.
 
-With several worker processes, `python -m service` points PROMETHEUS_MULTIPROC_DIR at a
-fresh directory before the workers start; prometheus_client then keeps every value in a
-memory-mapped file per process, and `/metrics`, whichever worker answers it, adds up the
-files of all of them (gauges: the live workers' values, summed or the highest).
+With several worker processes, `python -m service` points prometheus_client at the
+directory the workers share (`service.shared_dir`) before the workers start; the library
+then keeps every value in a memory-mapped file per process, and `/metrics`, whichever worker
+answers it, adds up the files of all of them (gauges: the live workers' values, summed or
+the highest).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_store.disk import pid_alive
+from service.shared_dir import SharedDir
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -32,8 +34,8 @@ REQUESTS_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64)
 
 
 class Metrics:
-    def __init__(self, multiprocess_dir: Path | None = None) -> None:
-        self.multiprocess_dir = multiprocess_dir
+    def __init__(self, shared: SharedDir | None = None) -> None:
+        multiprocess_dir = self.multiprocess_dir = shared.path if shared else None
         if multiprocess_dir is not None:
             _forget_dead_workers(multiprocess_dir)
         self.registry = CollectorRegistry()

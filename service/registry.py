@@ -56,6 +56,8 @@ def _release_freed_memory() -> None:
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+
+
 Key = tuple[str, int]
 
 

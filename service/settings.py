@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         1000, ge=1, description="open connections per worker; more are answered 503 and closed"
     )
+    shared_dir: str | None = Field(
+        None,
+        description="directory the worker processes share (metrics, readiness, connection "
+        "counts); cleared at start. Default: a fresh temporary one, removed at exit",
+    )
     access_log: bool = Field(False, description="log every request (metrics count them anyway)")
     host: str = "127.0.0.1"
     port: int = 8000

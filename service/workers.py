@@ -7,20 +7,18 @@ a worker that died and came back turns `/ready` red until it has loaded its mode
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from model_store.disk import pid_alive
-
-PREFIX = "ready_"
+from service.shared_dir import READY, SharedDir
 
 
 class Workers:
-    def __init__(self, directory: Path | None, expected: int) -> None:
-        self.directory, self.expected = directory, max(expected, 1)
+    def __init__(self, shared: SharedDir | None, expected: int) -> None:
+        self.shared, self.expected = shared, max(expected, 1)
 
     def _marker(self) -> Path | None:
-        return None if self.directory is None else self.directory / f"{PREFIX}{os.getpid()}"
+        return None if self.shared is None else self.shared.file(READY)
 
     def mark_ready(self) -> None:
         marker = self._marker()
@@ -34,10 +32,9 @@ class Workers:
 
     def ready(self) -> int:
         """How many live workers have loaded their models (1 for a lone process)."""
-        if self.directory is None:
+        if self.shared is None:
             return self.expected
-        pids = [int(p.name[len(PREFIX) :]) for p in self.directory.glob(f"{PREFIX}*")]
-        return sum(pid_alive(pid) for pid in pids)
+        return sum(pid_alive(pid) for pid in self.shared.pids(READY))
 
     def all_ready(self) -> bool:
         return self.ready() >= self.expected

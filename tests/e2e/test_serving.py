@@ -130,7 +130,7 @@ def test_a_few_keep_alive_clients_spread_over_both_workers(tmp_path):
     publish(store, 0)
     board = tmp_path / "shared"
     board.mkdir()
-    env = {**ENV, "AE_WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(board)}
+    env = {**ENV, "AE_WORKERS": "2", "AE_SHARED_DIR": str(board)}
     server = start_server(store.root, tmp_path / "log", env)
     try:
         splits = []
