@@ -92,6 +92,11 @@ class LocalStore(Store):
             if e.name.isdigit() and e.is_dir(follow_symlinks=False)
         )
 
+    def has_version(self, name: str, version: int) -> bool:
+        model_dir = self._model_dir(name)
+        path = model_dir / str(check_version(version))
+        return not model_dir.is_symlink() and path.is_dir() and not path.is_symlink()
+
     def aliases(self, name: str) -> dict[str, int]:
         path = self._model_dir(name) / ALIASES_FILE
         if not path.exists():

@@ -205,6 +205,17 @@ class S3Store(Store):
             raise ModelNotFound(name, self.names())
         return sorted(visible)
 
+    def has_version(self, name: str, version: int) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._call("head_object", Key=self._version_key(name, version) + MANIFEST_FILE)
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                return False
+            raise StoreUnavailable(f"{self.location}: head_object failed: {exc}") from exc
+        return True
+
     def _aliases_with_etag(self, name: str) -> tuple[dict[str, int], str | None]:
         key = self._model_key(name) + ALIASES_FILE
         got = self._get(key, MAX_MANIFEST_BYTES)

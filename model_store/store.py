@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model_store.disk import sha256
-from model_store.errors import CorruptArtifact, InvalidName, VersionNotFound
+from model_store.errors import CorruptArtifact, InvalidName, ModelNotFound, VersionNotFound
 from model_store.manifest import MANIFEST_FILE, Manifest
 from model_store.refs import DEFAULT_ALIAS, LATEST, ModelRef, parse_ref, validate_name
 
@@ -108,6 +108,14 @@ class Store(ABC):
     def clean(self, min_age_s: float = 0.0) -> list[str]:
         """Remove what crashed publishes and deletes left behind; returns what it removed."""
 
+    def has_version(self, name: str, version: int) -> bool:
+        """Whether `version` of `name` is visible, at a cost that does not grow with the
+        number of versions (backends override the listing this falls back to)."""
+        try:
+            return version in self.versions(name)
+        except ModelNotFound:
+            return False
+
     # -- shared meaning
 
     def resolve(self, ref: ModelRef | str) -> int:
@@ -117,6 +125,14 @@ class Store(ABC):
         has no such alias yet.
         """
         ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if ref.version is None and ref.selector != LATEST:
+            # An alias (what the service polls every second): one read of the alias file and
+            # one look at its version, however many versions there are; the listing below
+            # only when the alias is missing, unreadable or points nowhere.
+            aliases, problem = self.readable_aliases(ref.name)
+            target = aliases.get(ref.selector) if problem is None else None
+            if target is not None and self.has_version(ref.name, target):
+                return target
         versions = self.versions(ref.name)
         # A number and `latest` need no alias: an unreadable alias file fails only aliases.
         if ref.version is not None and ref.version in versions:

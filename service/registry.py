@@ -17,9 +17,6 @@ Every unexpected error of the loader and the watcher is logged with its tracebac
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import logging
 import threading
 import time
@@ -36,26 +33,9 @@ from model_store import (
 )
 from model_store.training import Training, in_training
 from service.errors import DamagedVersion
+from service.memory import release_freed_memory
 
 log = logging.getLogger("service.registry")
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, looked up once (find_library runs a program); None elsewhere."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
-    except (OSError, AttributeError, TypeError):  # not glibc
-        return None
-
-
-def _release_freed_memory() -> None:
-    """Hand the heap's free pages back to the system. An evicted version's tensors are
-    freed, but glibc kept their pages: a worker grew by about 55 MB a promote
-    (bench/promote_memory.py)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 Key = tuple[str, int]
@@ -223,8 +203,13 @@ class Registry:
 
     def refresh(self) -> list[str]:
         """Follow aliases that moved: load the new version, then switch. Returns changes."""
-        changes = []
+        changes, alias_files = [], {}
         for (name, alias), current in list(self._served.items()):
+            if name not in alias_files:  # one read of each model's alias file a poll
+                alias_files[name] = self._alias_file(name)
+            unchanged = alias_files[name].get(alias) == current
+            if unchanged and (name, alias) not in self._unfollowed:
+                continue  # nothing more to read: the version it names is the one loaded
             try:
                 target = self.store.resolve(parse_ref(name, alias))
             except StoreError as exc:  # the store unreachable, or the alias gone: keep serving
@@ -256,6 +241,14 @@ class Registry:
             log.info("%s@%s now serves version %d (was %d)", name, alias, target, current)
             changes.append(f"{name}@{alias}: {current} -> {target}")
         return changes
+
+    def _alias_file(self, name: str) -> dict[str, int]:
+        """`name`'s aliases, or none when they cannot be read (resolve then says why)."""
+        try:
+            aliases, problem = self.store.readable_aliases(name)
+        except StoreError:
+            return {}
+        return {} if problem else aliases
 
     def run(
         self,
@@ -293,7 +286,7 @@ class Registry:
             # goes on, so the service never silently stops following its store.
             if self._evicted:  # a poll later: the requests that held it have finished
                 self._evicted = False
-                _release_freed_memory()
+                release_freed_memory()
             try:
                 self.refresh()
                 self.last_error = None

@@ -125,6 +125,7 @@ def test_replicas_on_one_bucket_switch_together_behind_nginx_with_no_failed_requ
             time.sleep(2)
             promoted = time.monotonic()
             run_cli("-m", "model_store", "--store", location, "promote", "mnist-vae", "2")
+            returned = time.monotonic() - promoted  # the CLI's own start-up and write
             switched = {}
 
             def every_replica_serves_2() -> bool:
@@ -143,7 +144,8 @@ def test_replicas_on_one_bucket_switch_together_behind_nginx_with_no_failed_requ
         print(
             f"\nscale file as processes: trainer on S3 {trained_s:.1f} s; "
             f"{len(load.answers)} requests through nginx, 0 failed; promote to every "
-            f"replica serving it: {max(switched.values()):.2f} s "
+            f"replica serving it: {max(switched.values()):.2f} s from the CLI's start, "
+            f"{max(switched.values()) - returned:.2f} s from its return "
             f"({', '.join(f'{r}: {s:.2f} s' for r, s in sorted(switched.items()))})"
         )
     finally:

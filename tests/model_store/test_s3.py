@@ -109,3 +109,35 @@ def test_an_unreachable_server_is_a_store_error_not_a_hang(monkeypatch):
     with pytest.raises(StoreError, match="bucket/models"):
         store.names()
     assert time.monotonic() - started < 30
+
+
+def test_following_an_alias_reads_two_objects_however_many_versions(s3):
+    """What every replica does every poll: the alias file and the target's manifest, no
+    listing (a listing grows with every version, file and replica)."""
+    publish_tiny(s3)
+    calls: list[str] = []
+    client = s3.s3
+
+    class Counting:
+        def __getattr__(self, op):
+            calls.append(op)
+            return getattr(client, op)
+
+    for versions in (1, 6):
+        while len(s3.versions("tiny")) < versions:
+            publish_tiny(s3, seed=len(s3.versions("tiny")))
+        s3.set_alias("tiny", "production", versions)
+        s3.s3, calls[:] = Counting(), []
+        try:
+            assert s3.resolve("tiny@production") == versions
+            assert s3.resolve("tiny") == versions  # a bare name is its production alias
+        finally:
+            s3.s3 = client
+        assert calls == ["get_object", "head_object"] * 2, calls
+    s3.s3, calls[:] = Counting(), []
+    try:  # an alias pointing nowhere still gets the full answer, from the listing
+        with pytest.raises(StoreError):
+            s3.resolve("tiny@staging")
+    finally:
+        s3.s3 = client
+    assert "list_objects_v2" in calls

@@ -30,12 +30,12 @@ def test_an_unexpected_watcher_error_is_counted_reported_and_the_watcher_goes_on
     thread.start()
     try:
         wait_for(lambda: registry.ready)
-        resolve = store.resolve
-        store.resolve = lambda ref: (_ for _ in ()).throw(RuntimeError("disk on fire"))
+        aliases = store.aliases  # what the watcher reads every poll
+        store.aliases = lambda name: (_ for _ in ()).throw(RuntimeError("disk on fire"))
         wait_for(lambda: "watcher" in registry.problems())
         assert "RuntimeError: disk on fire" in registry.problems()["watcher"]
         assert "watch" in errors
-        store.resolve = resolve  # the fault goes away: so does the report
+        store.aliases = aliases  # the fault goes away: so does the report
         publish_tiny(store, seed=1)
         store.set_alias("tiny", "production", 2)
         wait_for(lambda: registry.served() == {"tiny@production": 2})
@@ -99,3 +99,22 @@ def test_versions_swapped_out_or_evicted_leave_memory(tmp_path):
     assert len(warmed) >= 16
     assert len(alive) <= 2, [f"{m.manifest.name}@{m.manifest.version}" for m in alive]
     assert len({key for key, _ in batcher._graphs}) == len(alive)
+
+
+def test_a_poll_of_unmoved_aliases_reads_each_alias_file_once_and_lists_nothing(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    publish_tiny(store)
+    store.set_alias("tiny", "staging", 1)
+    registry = Registry(store)
+    for alias in ("production", "staging"):
+        registry.get("tiny", alias)
+    read: list[str] = []
+    for method in ("aliases", "versions", "resolve"):
+        real = getattr(store, method)
+        setattr(store, method, lambda *a, _m=method, _r=real: (read.append(_m), _r(*a))[1])
+    assert registry.refresh() == [] and registry.refresh() == []
+    assert read == ["aliases", "aliases"], read  # one per model a poll; no listing
+    store.set_alias("tiny", "staging", publish_tiny(store, seed=1)[0].version)
+    read.clear()
+    assert registry.refresh() == ["tiny@staging: 1 -> 2"]
+    assert "versions" in read or "resolve" in read  # a moved alias is looked up in full
