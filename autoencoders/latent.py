@@ -89,13 +89,13 @@ def sample_mixture(
     means: torch.Tensor,
     scale_trils: torch.Tensor,
     count: int,
-    generator: torch.Generator,
+    generator: torch.Generator | None,
     temperature: float = 1.0,
 ) -> torch.Tensor:
     """Pick a component by weight, then draw from it; temperature scales each spread."""
     picks = torch.multinomial(weights, count, replacement=True, generator=generator)
-    eps = torch.randn(count, means.shape[1], generator=generator)
-    return means[picks] + temperature * torch.einsum("nij,nj->ni", scale_trils[picks], eps)
+    eps = torch.randn(count, means.shape[1], generator=generator, device=means.device)
+    return means[picks] + torch.einsum("nij,nj->ni", temperature * scale_trils[picks], eps)
 
 
 def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from torch import nn
 from autoencoders.backbones import DecoderBody, EncoderBody
 from autoencoders.config import ModelConfig
 from autoencoders.encoding import Encoding, Reconstruction
+from autoencoders.latent import sample_mixture
 
 
 class MixturePrior(nn.Module):
@@ -47,14 +48,14 @@ class MixturePrior(nn.Module):
     def sample(
         self, count: int, generator: torch.Generator | None = None, temperature: float = 1.0
     ) -> torch.Tensor:
-        """Pick a component by weight, then draw from it; temperature scales its spread."""
-        weights = torch.softmax(self.logits.detach(), 0)
-        where = generator.device if generator is not None else weights.device
-        picks = torch.multinomial(weights.to(where), count, replacement=True, generator=generator)
-        eps = _standard_normal((count, self.means.shape[1]), generator, weights.device)
-        picks = picks.to(weights.device)
-        std = torch.exp(0.5 * self.logvars.detach()[picks])
-        return self.means.detach()[picks] + temperature * std * eps
+        """Pick a component by weight, then draw from it; temperature scales its spread.
+        The fitted mixtures' sampler (`latent.sample_mixture`), with diagonal spreads."""
+        device = self.logits.device
+        where = generator.device if generator is not None else device
+        weights = torch.softmax(self.logits.detach(), 0).to(where)
+        scale_trils = torch.diag_embed(torch.exp(0.5 * self.logvars.detach())).to(where)
+        means = self.means.detach().to(where)
+        return sample_mixture(weights, means, scale_trils, count, generator, temperature).to(device)
 
 
 def _standard_normal(
