@@ -139,13 +139,13 @@ def _prior(
     model: LoadedModel, count: int, gen: torch.Generator, temperature: float
 ) -> torch.Tensor:
     codes = sample_prior(model.module, model.latents, count, gen, temperature)
-    if codes is None:
-        raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
+    assert codes is not None, "the route checked the model can sample (require_prior/require)"
     return codes
 
 
 def require_prior(model: LoadedModel) -> None:
-    """Refuse models that /sample cannot draw from."""
+    """Refuse models that /sample cannot draw from: the one check, made by the route before
+    the request waits for the batcher."""
     family = family_of(model.config)
     if family.conditional:
         raise UnsupportedOperation(
@@ -158,8 +158,8 @@ def require_prior(model: LoadedModel) -> None:
 
 
 def prior_codes(model: LoadedModel, count: int, seed: int, temperature: float) -> torch.Tensor:
-    """`count` codes from the model's prior; the same seed gives the same codes."""
-    require_prior(model)
+    """`count` codes from the prior of a model `require_prior` let through; the same seed
+    gives the same codes."""
     return _prior(model, count, torch.Generator().manual_seed(seed), temperature)
 
 
