@@ -32,21 +32,20 @@ import random
 import secrets
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 from model_store.disk import pid_alive, sha256
 from model_store.errors import (
-    CorruptArtifact,
     InvalidName,
     ModelNotFound,
-    StoreError,
     VersionInUse,
     VersionNotFound,
 )
 from model_store.manifest import MANIFEST_FILE, Manifest
 from model_store.refs import validate_name
+from model_store.s3_bucket import Bucket, StoreUnavailable
 from model_store.store import (
     ALIASES_FILE,
     MAX_MANIFEST_BYTES,
@@ -58,16 +57,6 @@ from model_store.store import (
 )
 
 CLAIMS = ".claims"
-_CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
-
-
-class StoreUnavailable(StoreError):
-    """The bucket cannot be reached or refuses us (network, credentials, no such bucket)."""
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class S3Store(Store):
@@ -92,15 +81,21 @@ class S3Store(Store):
                 max_pool_connections=16,
             )
             client = boto3.session.Session().client("s3", config=config)
-        self.s3 = client
+        self.io = Bucket(client, self.bucket, self.location)
+
+    @property
+    def s3(self) -> Any:
+        """The boto3 client."""
+        return self.io.client
+
+    @s3.setter
+    def s3(self, client: Any) -> None:
+        self.io.client = client
 
     def __repr__(self) -> str:
         return f"S3Store({self.location!r})"
 
     # -- keys, each built from validated names only
-
-    def _url(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
 
     def _model_key(self, name: str) -> str:
         return f"{self.prefix}{validate_name(name)}/"
@@ -108,78 +103,11 @@ class S3Store(Store):
     def _version_key(self, name: str, version: int) -> str:
         return f"{self._model_key(name)}{check_version(version)}/"
 
-    # -- the client, its errors turned into the store's
-
-    def _call(self, op: str, **kw: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return getattr(self.s3, op)(Bucket=self.bucket, **kw)
-        except ClientError as exc:
-            code = _code(exc)
-            if code in _MISSING_CODES or code in _CONFLICT_CODES:
-                raise
-            raise StoreUnavailable(f"{self.location}: {op} failed: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StoreUnavailable(f"{self.location}: {op} failed: {exc}") from exc
-
-    def _get(self, key: str, limit: int | None = None) -> tuple[bytes, str] | None:
-        """An object's bytes and ETag, or None if it does not exist."""
-        from botocore.exceptions import ClientError
-
-        try:
-            obj = self._call("get_object", Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                return None
-            raise StoreUnavailable(f"{self.location}: get_object failed: {exc}") from exc
-        body = obj["Body"]
-        if limit is not None and obj.get("ContentLength", 0) > limit:
-            body.close()
-            raise CorruptArtifact(f"larger than {limit} bytes", self._url(key))
-        with body:
-            return body.read(), obj["ETag"]
-
-    def _put(self, key: str, data: bytes, **conditions: str) -> bool:
-        """Write an object; False when a condition (IfNoneMatch / IfMatch) did not hold."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self._call("put_object", Key=key, Body=data, **conditions)
-        except ClientError as exc:
-            if conditions and _code(exc) in _CONFLICT_CODES:
-                return False
-            raise StoreUnavailable(f"{self.location}: put_object failed: {exc}") from exc
-        return True
-
-    def _keys(self, prefix: str) -> Iterator[dict[str, Any]]:
-        token: dict[str, str] = {}
-        while True:
-            page = self._call("list_objects_v2", Prefix=prefix, **token)
-            yield from page.get("Contents", [])
-            if not page.get("IsTruncated"):
-                return
-            token = {"ContinuationToken": page["NextContinuationToken"]}
-
-    def _subfolders(self, prefix: str) -> list[str]:
-        out, token = [], {}
-        while True:
-            page = self._call("list_objects_v2", Prefix=prefix, Delimiter="/", **token)
-            out += [p["Prefix"][len(prefix) : -1] for p in page.get("CommonPrefixes", [])]
-            if not page.get("IsTruncated"):
-                return out
-            token = {"ContinuationToken": page["NextContinuationToken"]}
-
-    def _delete_keys(self, keys: list[str]) -> None:
-        for i in range(0, len(keys), 1000):
-            chunk = [{"Key": k} for k in keys[i : i + 1000]]
-            self._call("delete_objects", Delete={"Objects": chunk, "Quiet": True})
-
     # -- reading
 
     def names(self) -> list[str]:
         out = []
-        for folder in self._subfolders(self.prefix):
+        for folder in self.io.subfolders(self.prefix):
             try:
                 out.append(validate_name(folder))
             except InvalidName:
@@ -190,7 +118,7 @@ class S3Store(Store):
         """The versions with a manifest, and every claim (number -> its object)."""
         base = self._model_key(name)
         visible, claims = set(), {}
-        for obj in self._keys(base):
+        for obj in self.io.keys(base):
             rest = obj["Key"][len(base) :]
             head, _, tail = rest.partition("/")
             if head.isdigit() and tail == MANIFEST_FILE:
@@ -201,27 +129,19 @@ class S3Store(Store):
 
     def versions(self, name: str) -> list[int]:
         visible, claims = self._scan(name)
-        if not visible and not claims and self._get(self._model_key(name) + ALIASES_FILE) is None:
+        if not visible and not claims and self.io.get(self._model_key(name) + ALIASES_FILE) is None:
             raise ModelNotFound(name, self.names())
         return sorted(visible)
 
     def has_version(self, name: str, version: int) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._call("head_object", Key=self._version_key(name, version) + MANIFEST_FILE)
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                return False
-            raise StoreUnavailable(f"{self.location}: head_object failed: {exc}") from exc
-        return True
+        return self.io.exists(self._version_key(name, version) + MANIFEST_FILE)
 
     def _aliases_with_etag(self, name: str) -> tuple[dict[str, int], str | None]:
         key = self._model_key(name) + ALIASES_FILE
-        got = self._get(key, MAX_MANIFEST_BYTES)
+        got = self.io.get(key, MAX_MANIFEST_BYTES)
         if got is None:
             return {}, None
-        return parse_aliases(got[0], self._url(key)), got[1]
+        return parse_aliases(got[0], self.io.url(key)), got[1]
 
     def aliases(self, name: str) -> dict[str, int]:
         return self._aliases_with_etag(name)[0]
@@ -230,13 +150,16 @@ class S3Store(Store):
         self, name: str, version: int, rel: str, limit: int | None = None
     ) -> bytes:
         base = self._version_key(name, version)
-        got = self._get(base + rel, limit)
+        got = self.io.get(base + rel, limit)
         if got is None:
-            if rel == MANIFEST_FILE or self._get(base + MANIFEST_FILE, MAX_MANIFEST_BYTES) is None:
+            if (
+                rel == MANIFEST_FILE
+                or self.io.get(base + MANIFEST_FILE, MAX_MANIFEST_BYTES) is None
+            ):
                 raise VersionNotFound(
                     name, str(version), self.versions(name), *self.readable_aliases(name)
                 )
-            raise FileNotFoundError(self._url(base + rel))
+            raise FileNotFoundError(self.io.url(base + rel))
         return got[0]
 
     # -- writing
@@ -249,7 +172,7 @@ class S3Store(Store):
         while True:
             visible, claims = self._scan(name)
             version = max(visible | set(claims), default=0) + 1
-            if self._put(f"{self._model_key(name)}{CLAIMS}/{version}", body, IfNoneMatch="*"):
+            if self.io.put(f"{self._model_key(name)}{CLAIMS}/{version}", body, IfNoneMatch="*"):
                 return version
 
     def _put_version(
@@ -267,10 +190,12 @@ class S3Store(Store):
             # Each file only if absent: only a writer outside this protocol (a copy made
             # with `aws s3 sync` while we published, a half-finished `clean`) can have put
             # one at a number we claimed; leave it alone and claim the next.
-            if not all(self._put(base + rel, data, IfNoneMatch="*") for rel, data in files.items()):
+            if not all(
+                self.io.put(base + rel, data, IfNoneMatch="*") for rel, data in files.items()
+            ):
                 continue
             # The manifest last: its appearance is what makes the version visible, whole.
-            if self._put(base + MANIFEST_FILE, manifest.model_dump_json(indent=2).encode(),
+            if self.io.put(base + MANIFEST_FILE, manifest.model_dump_json(indent=2).encode(),
                          IfNoneMatch="*"):  # fmt: skip
                 return manifest
 
@@ -282,7 +207,7 @@ class S3Store(Store):
             if new is None:
                 return
             condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-            if self._put(key, dump_aliases(new), **condition):
+            if self.io.put(key, dump_aliases(new), **condition):
                 return
             time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 20)))  # noqa: S311 (backoff)
         raise StoreUnavailable(f"{self.location}: aliases of {name} kept changing under us")
@@ -291,14 +216,14 @@ class S3Store(Store):
         """The manifest goes first, so the version disappears whole; then its files and claim.
         (An alias set to it by a promote racing with this delete resolves to nothing.)"""
         base = self._version_key(name, version)
-        if self._get(base + MANIFEST_FILE, MAX_MANIFEST_BYTES) is None:
+        if self.io.get(base + MANIFEST_FILE, MAX_MANIFEST_BYTES) is None:
             raise VersionNotFound(name, str(version), self.versions(name), self.aliases(name))
         holding = sorted(a for a, v in self.aliases(name).items() if v == version)
         if holding:
             raise VersionInUse(f"{name}@{version} is still aliased by {', '.join(holding)}")
-        self._delete_keys([base + MANIFEST_FILE])
-        rest = [o["Key"] for o in self._keys(base)]
-        self._delete_keys([*rest, f"{self._model_key(name)}{CLAIMS}/{version}"])
+        self.io.delete_keys([base + MANIFEST_FILE])
+        rest = [o["Key"] for o in self.io.keys(base)]
+        self.io.delete_keys([*rest, f"{self._model_key(name)}{CLAIMS}/{version}"])
 
     def clean(self, min_age_s: float = 0.0) -> list[str]:
         """Remove the files and claims of versions whose manifest never came: those whose
@@ -311,7 +236,7 @@ class S3Store(Store):
             for version, obj in sorted(claims.items()):
                 if version in visible:
                     continue
-                got = self._get(obj["Key"], MAX_MANIFEST_BYTES)
+                got = self.io.get(obj["Key"], MAX_MANIFEST_BYTES)
                 try:
                     claim = json.loads(got[0]) if got else {}
                 except ValueError:
@@ -321,7 +246,7 @@ class S3Store(Store):
                 if not (dead or old):
                     continue
                 base = self._version_key(name, version)
-                keys = [o["Key"] for o in self._keys(base)]
-                self._delete_keys([*keys, obj["Key"]])
-                removed.append(self._url(base))
+                keys = [o["Key"] for o in self.io.keys(base)]
+                self.io.delete_keys([*keys, obj["Key"]])
+                removed.append(self.io.url(base))
         return removed

@@ -60,7 +60,7 @@ def leftovers(store: Store, name: str = "tiny") -> list[str]:
                       and p.name not in (".lock",)) if folder.exists() else []  # fmt: skip
     visible, claims = store._scan(name)
     base = store._model_key(name)
-    hidden = [o["Key"][len(base):] for o in store._keys(base)
+    hidden = [o["Key"][len(base):] for o in store.io.keys(base)
               if o["Key"][len(base):].split("/")[0].isdigit()
               and int(o["Key"][len(base):].split("/")[0]) not in visible]  # fmt: skip
     return sorted(hidden + [f".claims/{v}" for v in claims if v not in visible])
