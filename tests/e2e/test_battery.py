@@ -28,7 +28,6 @@ from service.examples import DIGIT_7
 from tests import loadgen
 from tests.conftest import ROOT, start_server, stop_server
 from tests.e2e.test_operations import ENV, Load, publish
-from tests.e2e.test_serving import metric
 from tests.model_store.conftest import fields, leftovers, raw_get, raw_put
 
 HEAVY = ModelConfig(
@@ -119,52 +118,6 @@ def test_a_burst_at_the_default_settings_gets_fast_503s_and_health_stays_fast(tm
     assert health.worst < 1.0
     assert after < before + (1 << 30)
     assert ok.status_code == 200  # and the next request is served
-
-
-def one_request_time(store: LocalStore, tmp_path: Path, body: dict) -> float:
-    """Seconds one request takes alone on this machine (median of five, after a warm-up)."""
-    server = start_server(store.root, tmp_path / "measure.log", {**ENV, "AE_WORKERS": "1"})
-    try:
-        with httpx.Client(base_url=server.url, timeout=60) as c:
-            took = []
-            for _ in range(6):
-                started = time.monotonic()
-                assert c.post("/sample", json=body).status_code == 200
-                took.append(time.monotonic() - started)
-    finally:
-        stop_server(server)
-    return loadgen.median(took[1:])
-
-
-@pytest.mark.slow
-def test_a_request_past_its_deadline_gets_504_and_is_not_run(tmp_path):
-    """The deadline is set from this machine's own speed (three times one request alone), so
-    a burst of 24 (eight deadlines of work for the one worker) must leave some past it, on a
-    fast machine or a slow one."""
-    store = heavy_store(tmp_path)
-    body = {"count": 64, "seed": 1}
-    deadline = round(max(0.05, 3 * one_request_time(store, tmp_path, body)), 2)
-    env = {**ENV, "AE_WORKERS": "1", "AE_REQUEST_TIMEOUT_S": str(deadline)}
-    server = start_server(store.root, tmp_path / "log", env)
-    try:
-        request = ("POST", "/sample", loadgen.body(body))
-        with HealthProbe(server.url) as health:
-            answers = loadgen.burst(server.url, [request] * 24)
-        late = [a for a in answers if a.status == 504]
-        assert {a.status for a in answers} <= {200, 504} and late
-        problem = json.loads(late[0].body)
-        assert f"deadline of {deadline:g} s" in problem["detail"] and late[0].retry_after is None
-        assert max(a.elapsed for a in late) < deadline + 0.5
-        assert health.worst < 1.0
-        small = httpx.post(server.url + "/sample", json={"count": 1})
-        assert small.status_code == 200
-        text = httpx.get(server.url + "/metrics").text
-        assert metric(text, "ae_deadline_exceeded_total") == len(late)
-        # Jobs dropped unrun: fewer rows went through forward passes than were asked for.
-        rows = metric(text, "ae_inference_batch_size_sum")
-        assert rows < 64 * 24
-    finally:
-        stop_server(server)
 
 
 def test_a_pinned_damaged_version_answers_a_clear_500_at_once_and_is_verified_once(tmp_path):
