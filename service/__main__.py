@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
+import typing
 from pathlib import Path
 
 import uvicorn
@@ -37,6 +39,8 @@ def available_cores() -> int:
 def _metavar(name: str, annotation: object) -> str:
     """What a flag takes, in the words of its value: N, SECONDS, true|false, a JSON list."""
     text = str(annotation)
+    if typing.get_origin(annotation) is typing.Literal:  # the choices themselves
+        return "|".join(map(str, typing.get_args(annotation)))
     if "bool" in text:
         return "true|false"
     if "list" in text:
@@ -69,6 +73,20 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         p.error("; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()))
 
 
+def fork_workers() -> None:
+    """Have uvicorn fork its worker processes from this one instead of spawning fresh
+    interpreters. A spawned worker imported torch again and held about 350 MB of it
+    privately (relocated library pages, the interpreter's objects); a forked one shares this
+    process's pages copy-on-write until it writes them (bench/worker_memory.py). This process
+    imports the app's modules first and runs no torch operation, so no OpenMP pool or other
+    thread exists to be lost in the fork. uvicorn makes its workers in one place,
+    `uvicorn._subprocess.get_subprocess`, from the context named `spawn` there;
+    tests/service/test_main.py fails if an upgrade moves it."""
+    import uvicorn._subprocess
+
+    uvicorn._subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
+
+
 def main() -> None:
     settings = parse_args()
     settings = settings.with_cores(available_cores())
@@ -96,6 +114,10 @@ def main() -> None:
     given = settings.shared_dir or os.environ.get(PROMETHEUS_ENV)
     with SharedDir.for_run(given) as shared:
         os.environ.update({"AE_SHARED_DIR": str(shared.path), PROMETHEUS_ENV: str(shared.path)})
+        if settings.workers > 1 and settings.fork_workers:
+            import service.app  # noqa: F401 - imported once here, shared by every worker
+
+            fork_workers()
         uvicorn.run(
             "service.app:create_app_from_env",
             factory=True,

@@ -97,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
         settings.max_waiting_inference,
         invariant=settings.batch_invariant,
         threads=settings.torch_threads,
+        graphs=settings.graphs == "trace",
         on_batch=metrics.batched,
         on_depth=metrics.queue_depth.set,
     )

@@ -79,12 +79,14 @@ class Batcher:
         max_waiting: int = 64,
         invariant: bool = True,
         threads: int | None = None,
+        graphs: bool = True,
         on_batch: Callable[[str, int, int], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
     ) -> None:
         self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
         self.invariant = invariant
         self.threads = threads
+        self.graphs = graphs  # False: operations stay eager (AE_GRAPHS=eager)
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._stopped = False
@@ -143,7 +145,7 @@ class Batcher:
         key = id(model)
         weakref.finalize(model, self._forget, key)
         with torch.inference_mode():
-            for operation, inputs in examples.items():
+            for operation, inputs in examples.items() if self.graphs else ():
                 try:
                     self._graphs[(key, operation)] = trace(operation, model, inputs)
                 except Exception as exc:  # noqa: BLE001 - eager still works

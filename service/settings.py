@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -49,8 +51,18 @@ class Settings(BaseSettings):
         description="pad forward passes so that an answer never depends on the requests "
         "batched with it (bit for bit); false: faster lone requests, last-bit differences",
     )
+    graphs: Literal["trace", "eager"] = Field(
+        "trace",
+        description="how operations run: TorchScript graphs traced at load (the forward pass "
+        "takes the GIL once; bench/graph_machinery.py) or eager PyTorch",
+    )
     workers: int | None = Field(
         None, ge=1, description="worker processes (default: one per core, at most 8)"
+    )
+    fork_workers: bool = Field(
+        True,
+        description="workers forked from the main process once it has imported the app, "
+        "sharing its memory (false: spawned fresh, each importing torch on its own)",
     )
     balance_connections: bool = Field(
         True,

@@ -168,3 +168,21 @@ def test_a_prepared_model_that_nobody_serves_is_freed(batcher):
     gc.collect()
     assert [r() for pair in refs for r in pair] == [None] * 6
     assert batcher._graphs == {} and batcher._blocks == {}
+
+
+def test_with_graphs_off_operations_stay_eager_and_give_the_same_bits():
+    """AE_GRAPHS=eager: nothing is traced, and the answers are the traced service's bits."""
+    model = loaded(CONV_VAE)
+    x = torch.rand(3, 1, 28, 28)
+    answers = []
+    for graphs in (True, False):
+        b = Batcher(max_rows=16, max_wait_s=0.0, threads=1, graphs=graphs)
+        b.start()
+        try:
+            prepared(b, model)
+            assert bool(b._graphs) is graphs
+            answers.append(asyncio.run(b.submit(model, inference.reconstruct, 3,
+                                                lambda: (x, None), lambda o: o)))  # fmt: skip
+        finally:
+            b.stop()
+    assert all(torch.equal(a, b) for a, b in zip(*answers, strict=True))
