@@ -140,8 +140,8 @@ def test_draw_a_digit_edit_a_face_and_read_a_card(page_server: Server, browser, 
         ".map(i => Number(i.getAttribute('aria-label').split(' ')[1]) - 1)")  # fmt: skip
     assert sorted(shown + folded) == list(range(len(activity)))
     assert [activity[i] for i in shown] == sorted((activity[i] for i in shown), reverse=True)
-    assert all(activity[i] < 0.01 * max(activity) for i in folded)
-    assert all(activity[i] >= 0.01 * max(activity) for i in shown)
+    assert all(activity[i] < 0.1 * max(activity) for i in folded)
+    assert all(activity[i] >= 0.1 * max(activity) for i in shown)
     assert browser.find_element(By.ID, "decoded-took").text.endswith(" ms")
     # Is this a digit? The calibrated verdict and the error map of the same drawing.
     assert scored[-1]["images"][0] == sent and scored[-1]["heatmap"] is True
@@ -225,7 +225,8 @@ def test_a_phone_has_no_sideways_scroll_and_a_desktop_has_wide_sliders(
     scroll, view = browser.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
     assert scroll <= view, (scroll, view)
-    browser.execute_script("window.scrollTo(0, 0)")
+    wait(browser, lambda b: src(b, "face-edited").startswith("data:image/png"))
+    browser.execute_script("document.getElementById('faces').scrollIntoView()")
     screenshot(browser, tmp_path, "playground-phone.png")
 
 

@@ -165,7 +165,7 @@ async function latentActivity(model, version) {
 let slidersFor = "";
 async function buildLatentSliders(size, model, version) {
   // One slider per dimension, the ones the model uses most first; the dimensions it does
-  // not use (activity under 1% of the largest) folded away, since moving them changes nothing.
+  // not use (activity under a tenth of the largest) folded away: moving one changes little.
   const key = `${model}@${version}`;
   if (latentSliders.length === size && slidersFor === key) return;
   slidersFor = key;
@@ -179,7 +179,7 @@ async function buildLatentSliders(size, model, version) {
   const order = [...latentSliders.keys()];
   if (activity && activity.length === size) order.sort((a, b) => activity[b] - activity[a]);
   const top = activity ? Math.max(...activity) : 0;
-  const unused = order.filter((i) => activity && activity[i] < 0.01 * top);
+  const unused = order.filter((i) => activity && activity[i] < 0.1 * top);
   for (const i of order) if (!unused.includes(i)) box.append(latentSliders[i].wrap);
   if (unused.length) {
     const fold = Object.assign(document.createElement("details"), { id: "unused-dimensions" });
