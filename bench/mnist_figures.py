@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autoencoders import ModelConfig, build_model  # noqa: E402
-from bench.load import run_load  # noqa: E402
+from bench.serving import write_script, wrk  # noqa: E402
 from model_store import LocalStore, TrainingSettings, load_model  # noqa: E402
 from service.examples import DIGIT_7  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
@@ -113,11 +113,16 @@ def main() -> None:
     figures["start_to_ready_s"] = round(ready_s, 2)
     print(f"process start to /ready: {ready_s:.2f} s", flush=True)
     try:
-        url = f"http://127.0.0.1:{args.port}"
-        one = run_load(url, "/reconstruct", lambda: {"images": [DIGIT_7]}, 16, args.seconds)
-        batch = run_load(
-            url, "/reconstruct", lambda: {"images": [DIGIT_7] * 64}, 4, args.seconds, 64
-        )
+        url = f"http://127.0.0.1:{args.port}/reconstruct"
+        tmp = Path(tempfile.mkdtemp(prefix="mnist-figures-"))
+        scripts = {
+            n: write_script(tmp, f"digits{n}", json.dumps({"images": [DIGIT_7] * n}).encode(),
+                            {"content-type": "application/json"})
+            for n in (1, 64)
+        }  # fmt: skip
+        one = wrk(url, scripts[1], 16, args.seconds)  # wrk: a client that is not the bottleneck
+        batch = wrk(url, scripts[64], 4, args.seconds)
+        batch["images_per_s"] = batch["rps"] * 64
     finally:
         proc.terminate()
         proc.wait(20)
