@@ -118,21 +118,18 @@ def _inprocess_worker(model_dir: str, threads: int, seconds: float, queue) -> No
 
     from model_store import LocalStore, load_version
     from service.codec import decode_images, encode_pngs
-    from service.graphs import trace
     from service.inference import reconstruct
 
     torch.set_num_threads(threads)
     folder = Path(model_dir)
     model = load_version(LocalStore(folder.parent.parent), folder.parent.name, int(folder.name))
     items = [DIGIT_7] * 64
-    with torch.inference_mode():  # the same TorchScript graph the service runs
-        graph = trace(reconstruct, model, (torch.rand(64, *model.config.input_shape), None))
     done, deadline = 0, time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
         x = decode_images(items, model.manifest.input, 4_000_000)
-        with torch.inference_mode():
-            images, _ = graph(model, x, None)
+        with torch.inference_mode():  # the forward pass the service runs (AE_GRAPHS=eager)
+            images, _ = reconstruct(model, x, None)
         encode_pngs(images)
         done += 64
     queue.put(done / (time.perf_counter() - started))
@@ -231,6 +228,8 @@ def main() -> None:
         help="connections for the 64-digit requests (comma-separated)",
     )
     p.add_argument("--env", action="append", default=[], help="AE_X=Y for our service")
+    p.add_argument("--alt-env", action="append", default=[],
+                   help="AE_X=Y: also serve ours with these, and compare (one digit)")  # fmt: skip
     args = p.parse_args()
     store = args.store.resolve()
     aliases = json.loads((store / args.model / "aliases.json").read_text())
@@ -243,6 +242,10 @@ def main() -> None:
     ports = {"plain": free_port(), "ours": free_port()}
     procs = {"plain": start_plain(model_dir, ports["plain"], tmp / "plain.log"),
              "ours": start_ours(store, ports["ours"], tmp / "ours.log", env)}  # fmt: skip
+    alt_env = dict(e.split("=", 1) for e in args.alt_env)
+    if alt_env:
+        ports["alt"] = free_port()
+        procs["alt"] = start_ours(store, ports["alt"], tmp / "alt.log", {**env, **alt_env})
     base = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
     # (server, body) -> URL: each row of the table is one of these
     v2_path = f"/v2/models/{args.model}.reconstruct/infer"
@@ -250,6 +253,8 @@ def main() -> None:
                ("ours", "one"): base["ours"] + "/reconstruct",
                ("ours", "png"): base["ours"] + f"/reconstruct?model={args.model}",
                ("ours", "v2"): base["ours"] + v2_path}  # fmt: skip
+    if alt_env:
+        targets["alt", "one"] = base["alt"] + "/reconstruct"
     levels = [int(x) for x in args.levels.split(",")]
     batch_levels = [int(x) for x in args.batch_connections.split(",")]
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
@@ -265,7 +270,7 @@ def main() -> None:
                         wrk(targets[name, body], scripts[body], c, args.seconds)
                     )
             for bc in batch_levels:
-                for name in ("plain", "ours"):
+                for name in ("plain", "ours", *(["alt"] if alt_env else [])):
                     runs.setdefault((name, "batch", bc), []).append(
                         wrk(targets[name, "one"], scripts["batch"], bc, args.seconds)
                     )
@@ -317,6 +322,22 @@ def main() -> None:
         print(f"| {c} | {row['one_rps']:,.0f} | {row['png_rps']:,.0f} "
               f"| **{row['png_ratio']:.2f}** | {row['v2_rps']:,.0f} "
               f"| **{row['v2_ratio']:.2f}** | {lat} | {row['errors']} |")  # fmt: skip
+    if alt_env:
+        print(f"\nours against ours with {args.alt_env} (one digit, medians of {args.runs} runs)\n")
+        print("| connections | ours req/s | alt req/s | alt/ours | p50 / p99 ms ours | alt |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for c in levels:
+            o, a = ("ours", "one", c), ("alt", "one", c)
+            print(f"| {c} | {med(o, 'rps'):,.0f} | {med(a, 'rps'):,.0f} "
+                  f"| **{med(a, 'rps') / med(o, 'rps'):.2f}** "
+                  f"| {med(o, 'p50_ms'):.1f} / {med(o, 'p99_ms'):.1f} "
+                  f"| {med(a, 'p50_ms'):.1f} / {med(a, 'p99_ms'):.1f} |")  # fmt: skip
+        for bc in batch_levels:
+            o, a = (med((n, "batch", bc), "rps") * 64 for n in ("ours", "alt"))
+            each = {n: "/".join(f"{x['rps'] * 64:,.0f}" for x in runs[(n, "batch", bc)])
+                    for n in ("ours", "alt")}  # fmt: skip
+            print(f"| 64 digits a request, {bc} | {o:,.0f} images/s | {a:,.0f} images/s "
+                  f"| **{a / o:.2f}** | runs {each['ours']} | runs {each['alt']} |")  # fmt: skip
     best = max(limit.values())
     print(f"\nin-process limit {best:,.0f} images/s "
           f"({', '.join(f'{k}: {v:,.0f}' for k, v in limit.items())})")  # fmt: skip

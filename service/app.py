@@ -26,6 +26,7 @@ from service.batching import Batcher
 from service.connections import GuardedHttpProtocol, QuietDisconnects
 from service.dialects import Dialects
 from service.limits import AdmissionMiddleware, BodyLimitMiddleware
+from service.memory import release_freed_memory
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
 from service.routes import health, models, open_inference
@@ -81,6 +82,10 @@ def _prepare(batcher: Batcher) -> Callable[[LoadedModel], None]:
         # Not frozen out of the garbage collector's sight (as what start-up made is, in the
         # lifespan): a version swapped out by a promote or evicted must be freed, and a
         # freeze here also froze the tracing's garbage, which held the model's weights.
+        # Tracing and the row-block search run 64-row batches through every operation: their
+        # freed activations stayed in glibc's heap, about 220 MB a worker for the six default
+        # models (bench/worker_memory.py). Handed back now, before the model serves.
+        release_freed_memory()
 
     return warm
 
