@@ -1,10 +1,15 @@
-"""A model's operations made ready to batch: traced graphs and row blocks.
+"""A model's operations made ready to batch: row blocks, and optionally traced graphs.
 
-- **One GIL acquisition per forward pass.** Each operation on each model is traced into a
-  TorchScript graph when the model loads (`trace`): the forward pass then runs in C++ and
-  takes the GIL once instead of at every op. In eager mode, a forward pass sharing its
-  process with a busy event loop waited up to the 5 ms switch interval at each of its ~30
-  ops (a 2 ms pass took over 100 ms). A graph that does not give the eager bits is not used.
+- **Eager by default; TorchScript graphs on request** (AE_GRAPHS=trace). `trace` turns an
+  operation into one TorchScript graph whose forward pass takes the GIL once instead of at
+  every op. It was chosen when an eager pass beside a busy event loop waited for the GIL at
+  each op; measured again on evidence (bench/graph_machinery.py for one call,
+  bench/serving.py --alt-env AE_GRAPHS=eager for the service), eager now serves as many
+  requests at 1 to 64 connections (0.96-1.05x) and 64-digit batches (1.02-1.05x), while
+  tracing costs 0.03-0.12 s an operation at every load, keeps 1.5-2.5 MiB a load that a
+  promote never gives back, and is deprecated upstream. torch.compile (2-10 s to compile,
+  other bits) and torch.export (run as Python, slower at batch 1) lose. A graph that does
+  not give the eager bits is not used.
 - **The same answer alone or batched.** Matrix kernels pick their algorithm by the number of
   rows, so a row's float result can change in the last bit with the batch around it (and a
   pixel by one grey level). `row_block` finds, per model and on this machine, the smallest

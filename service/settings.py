@@ -51,10 +51,10 @@ class Settings(BaseSettings):
         description="pad forward passes so that an answer never depends on the requests "
         "batched with it (bit for bit); false: faster lone requests, last-bit differences",
     )
-    graphs: Literal["trace", "eager"] = Field(
-        "trace",
-        description="how operations run: TorchScript graphs traced at load (the forward pass "
-        "takes the GIL once; bench/graph_machinery.py) or eager PyTorch",
+    graphs: Literal["eager", "trace"] = Field(
+        "eager",
+        description="how operations run: eager PyTorch, or TorchScript graphs traced at load "
+        "(the forward pass takes the GIL once; bench/graph_machinery.py)",
     )
     workers: int | None = Field(
         None, ge=1, description="worker processes (default: one per core, at most 8)"
