@@ -70,7 +70,7 @@ def wait_ready(
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise SystemExit(f"{url} not ready in {timeout} s")
 
 
