@@ -72,13 +72,14 @@ def _without_security(schema: dict) -> dict:
     return schema
 
 
-def _prepare(batcher: Batcher) -> Callable[[LoadedModel], None]:
-    """Trace a loaded model's operations and find its row block (see `service.batching`)
-    before it serves."""
+def _prepare(batcher: Batcher, graphs: str) -> Callable[[LoadedModel], None]:
+    """Before a loaded model serves: trace its operations if `graphs` (AE_GRAPHS) says so,
+    and find its row block (see `service.batching`)."""
 
     def warm(model: LoadedModel) -> None:
         if family_of(model.config).autoencoder:
-            batcher.prepare_model(model, inference.examples(model, batcher.max_rows))
+            examples = inference.examples(model, batcher.max_rows)
+            batcher.prepare_model(model, examples, graphs == "trace")
         # Not frozen out of the garbage collector's sight (as what start-up made is, in the
         # lifespan): a version swapped out by a promote or evicted must be freed, and a
         # freeze here also froze the tracing's garbage, which held the model's weights.
@@ -102,7 +103,6 @@ def create_app(settings: Settings) -> FastAPI:
         settings.max_waiting_inference,
         invariant=settings.batch_invariant,
         threads=settings.torch_threads,
-        graphs=settings.graphs == "trace",
         on_batch=metrics.batched,
         on_depth=metrics.queue_depth.set,
     )
@@ -113,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.max_loaded_models,
             metrics.model_loaded,
             metrics.alias_switched,
-            warm=_prepare(batcher),
+            warm=_prepare(batcher, settings.graphs),
             on_error=metrics.background_error,
         ),
         batcher=batcher,

@@ -79,14 +79,12 @@ class Batcher:
         max_waiting: int = 64,
         invariant: bool = True,
         threads: int | None = None,
-        graphs: bool = True,
         on_batch: Callable[[str, int, int], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
     ) -> None:
         self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
         self.invariant = invariant
         self.threads = threads
-        self.graphs = graphs  # False: operations stay eager (AE_GRAPHS=eager)
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._stopped = False
@@ -137,15 +135,17 @@ class Batcher:
         if self._thread is not None:
             self._thread.join(5)
 
-    def prepare_model(self, model: Any, examples: dict[Operation, Tensors]) -> None:
-        """Before `model` serves: trace each operation on its example inputs (`max_rows`
-        rows), then find its row block with the first one, which must run every layer
-        (see `row_block`). A graph that fails stays eager, logged."""
+    def prepare_model(
+        self, model: Any, examples: dict[Operation, Tensors], graphs: bool = True
+    ) -> None:
+        """Before `model` serves: with `graphs`, trace each operation on its example inputs
+        (`max_rows` rows); then find its row block with the first one, which must run every
+        layer (see `row_block`). A graph that fails stays eager, logged."""
         started = time.perf_counter()
         key = id(model)
         weakref.finalize(model, self._forget, key)
         with torch.inference_mode():
-            for operation, inputs in examples.items() if self.graphs else ():
+            for operation, inputs in examples.items() if graphs else ():
                 try:
                     self._graphs[(key, operation)] = trace(operation, model, inputs)
                 except Exception as exc:  # noqa: BLE001 - eager still works

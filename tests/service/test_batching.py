@@ -176,10 +176,10 @@ def test_with_graphs_off_operations_stay_eager_and_give_the_same_bits():
     x = torch.rand(3, 1, 28, 28)
     answers = []
     for graphs in (True, False):
-        b = Batcher(max_rows=16, max_wait_s=0.0, threads=1, graphs=graphs)
+        b = Batcher(max_rows=16, max_wait_s=0.0, threads=1)
         b.start()
         try:
-            prepared(b, model)
+            b.prepare_model(model, inference.examples(model, b.max_rows), graphs)
             assert bool(b._graphs) is graphs
             answers.append(asyncio.run(b.submit(model, inference.reconstruct, 3,
                                                 lambda: (x, None), lambda o: o)))  # fmt: skip
