@@ -66,9 +66,10 @@ def test_a_damaged_version_is_remembered_until_it_is_looked_at_again(tmp_path):
     assert loads == [False, True] and registry.damaged("tiny") == []
 
 
-def test_versions_swapped_out_or_evicted_leave_memory(tmp_path):
+@pytest.mark.parametrize("graphs", ["eager", "trace"])
+def test_versions_swapped_out_or_evicted_leave_memory(tmp_path, graphs):
     """Promotes, rollbacks and cache evictions, many times, with the service's own warm-up
-    (traced graphs, row blocks): only what is cached is still alive."""
+    (row blocks, and traced graphs when asked for): only what is cached is still alive."""
     import gc
     import weakref
 
@@ -80,7 +81,7 @@ def test_versions_swapped_out_or_evicted_leave_memory(tmp_path):
         publish_tiny(store, seed=seed)
     batcher = Batcher(max_rows=8, max_wait_s=0.01, max_waiting=8, threads=1)
     warmed: list[weakref.ref] = []
-    prepare = _prepare(batcher)
+    prepare = _prepare(batcher, graphs)
 
     def warm(model) -> None:
         prepare(model)
