@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -174,11 +176,51 @@ def stop_server(server: Server) -> None:
             server.proc.kill()
 
 
+def _store_key() -> str:
+    """What the session's trained store depends on: the code that trains and publishes it
+    (with the data it embeds), this file (the recipe), the commit it records as its
+    code_version, and the library versions."""
+    import numpy
+    import torch
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for folder in ("autoencoders", "model_store", "trainer"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+    digest.update(f"{head} {torch.__version__} {numpy.__version__} {sys.version}".encode())
+    return digest.hexdigest()[:20]
+
+
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory) -> Path:
     """Tiny versions of every default model plus a linear AE, trained through the real CLI.
-    Independent chains train side by side (two cores: about half the time)."""
-    store = tmp_path_factory.mktemp("store")
+    Independent chains train side by side (two cores: about half the time).
+
+    A store trained once is kept in .cache/test-stores/<key> and copied for the next
+    session whose key is the same (same training code, recipe, commit and libraries): a
+    second `make test-fast` does not train again. AE_TEST_STORE_CACHE=0 always trains."""
+    key = _store_key()
+    cached = ROOT / ".cache" / "test-stores" / key
+    use_cache = os.environ.get("AE_TEST_STORE_CACHE", "1") != "0"
+    if use_cache and cached.is_dir():
+        store = tmp_path_factory.mktemp("store-copy") / "store"
+        shutil.copytree(cached, store)
+        return store
+    store = _train_store(tmp_path_factory.mktemp("store"))
+    if use_cache:  # whole or not at all: copied beside, then renamed into place
+        partial = cached.with_name(f".{key}.{os.getpid()}")
+        shutil.rmtree(cached.parent, ignore_errors=True)  # only the newest key is kept
+        shutil.copytree(store, partial)
+        with contextlib.suppress(OSError):  # another session got there first
+            partial.rename(cached)
+        shutil.rmtree(partial, ignore_errors=True)
+    return store
+
+
+def _train_store(store: Path) -> Path:
     faces = ["--dataset", "synthetic-faces:600", "--epochs", "2"]
 
     def digits() -> None:
