@@ -104,14 +104,19 @@ def test_a_body_past_the_limit_gets_413_and_an_image_past_the_pixel_limit_too(st
     run(app_for(store, max_body_bytes=3000, max_image_pixels=3000), check)
 
 
+def hold_inference(state, gate: threading.Event) -> asyncio.Future:
+    """A job that holds the worker's inference thread until `gate` is set: the delay a slow
+    machine or a long forward pass would make, made on purpose."""
+    return asyncio.ensure_future(state.batcher.submit(
+        state.registry.get("tiny"), inference.decode, 1,
+        lambda: (gate.wait(5), torch.zeros(1, 4), None)[1:], lambda out: out))  # fmt: skip
+
+
 def test_past_max_requests_a_request_gets_503_with_retry_after_at_once(store):
     gate = threading.Event()
 
     async def check(client: httpx.AsyncClient, state) -> None:
-        model = state.registry.get("tiny")
-        blocker = asyncio.ensure_future(state.batcher.submit(
-            model, inference.decode, 1, lambda: (gate.wait(5), torch.zeros(1, 4), None)[1:],
-            lambda out: out))  # fmt: skip
+        blocker = hold_inference(state, gate)
         held = asyncio.ensure_future(client.post("/reconstruct", json={"images": [png()]}))
         await asyncio.sleep(0.2)  # it is in flight, waiting behind the blocker
         refused = await client.post("/reconstruct", json={"images": [png()]})
@@ -128,10 +133,7 @@ def test_a_request_past_its_deadline_gets_504_and_its_forward_pass_is_not_run(st
     gate = threading.Event()
 
     async def check(client: httpx.AsyncClient, state) -> None:
-        model = state.registry.get("tiny")
-        blocker = asyncio.ensure_future(state.batcher.submit(
-            model, inference.decode, 1, lambda: (gate.wait(5), torch.zeros(1, 4), None)[1:],
-            lambda out: out))  # fmt: skip
+        blocker = hold_inference(state, gate)
         await asyncio.sleep(0.05)  # the inference thread is held by the blocker
         ran: list[int] = []
         real = state.batcher._graph
