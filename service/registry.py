@@ -17,20 +17,14 @@ Every unexpected error of the loader and the watcher is logged with its tracebac
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from model_store import (
-    CorruptArtifact,
-    LoadedModel,
-    Store,
-    StoreError,
-    load_version,
-    parse_ref,
-)
+from model_store import CorruptArtifact, LoadedModel, Store, StoreError, load_version, parse_ref
 from model_store.training import Training, in_training
 from service.errors import DamagedVersion
 from service.memory import release_freed_memory
@@ -207,8 +201,7 @@ class Registry:
         for (name, alias), current in list(self._served.items()):
             if name not in alias_files:  # one read of each model's alias file a poll
                 alias_files[name] = self._alias_file(name)
-            unchanged = alias_files[name].get(alias) == current
-            if unchanged and (name, alias) not in self._unfollowed:
+            if alias_files[name].get(alias) == current and (name, alias) not in self._unfollowed:
                 continue  # nothing more to read: the version it names is the one loaded
             try:
                 target = self.store.resolve(parse_ref(name, alias))
@@ -244,11 +237,10 @@ class Registry:
 
     def _alias_file(self, name: str) -> dict[str, int]:
         """`name`'s aliases, or none when they cannot be read (resolve then says why)."""
-        try:
+        with contextlib.suppress(StoreError):
             aliases, problem = self.store.readable_aliases(name)
-        except StoreError:
-            return {}
-        return {} if problem else aliases
+            return {} if problem else aliases
+        return {}
 
     def run(
         self,
