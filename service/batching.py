@@ -11,8 +11,8 @@ pass, up to `max_rows`; each job's slice of the outputs goes back to its own req
   server is busy) does it wait up to `max_wait_s` for more to arrive.
 - **Isolation.** `prepare` and `finish` run per job: a bad image fails its own request only.
   If a batched forward pass raises, each job is rerun alone so that only its culprit fails.
-- **The same answer alone or batched**, and **one GIL acquisition per forward pass**:
-  batches are padded to each model's row block and run as traced graphs (`service.graphs`).
+- **The same answer alone or batched**: batches are padded to each model's row block
+  (`service.graphs`); operations run eagerly, or as traced graphs with AE_GRAPHS=trace.
 - **Bounded.** At most `max_waiting` jobs wait; past that `submit` raises `Overloaded` at
   once (503 with Retry-After) instead of growing a queue. A job whose deadline has passed
   while it waited is dropped without running (its request has had its 504).
