@@ -125,7 +125,8 @@ class Store(ABC):
         has no such alias yet.
         """
         ref = parse_ref(ref) if isinstance(ref, str) else ref
-        if ref.version is None and ref.selector != LATEST:
+        by_alias = ref.version is None and ref.selector != LATEST
+        if by_alias:
             # An alias (what the service polls every second): one read of the alias file and
             # one look at its version, however many versions there are; the listing below
             # only when the alias is missing, unreadable or points nowhere.
@@ -139,7 +140,8 @@ class Store(ABC):
             return ref.version
         if ref.version is None and ref.selector == LATEST and versions:
             return versions[-1]
-        aliases, problem = self.readable_aliases(ref.name)
+        if not by_alias:  # read once: the alias path above has them already
+            aliases, problem = self.readable_aliases(ref.name)
         if ref.version is None and problem is None:
             if ref.selector in aliases and aliases[ref.selector] in versions:
                 return aliases[ref.selector]
