@@ -8,7 +8,6 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from pathlib import Path
 
 import torch
 from fastapi import FastAPI
@@ -95,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     """The app for `settings`; with `settings.shared_dir`, one of several worker processes
     that share it (`service.shared_dir`: metrics, readiness, connection counts)."""
     store = open_store(settings.store_dir)
-    shared = SharedDir(Path(settings.shared_dir)) if settings.shared_dir else None
+    shared = SharedDir.of(settings.shared_dir)
     metrics = Metrics(shared)
     batcher = Batcher(
         settings.max_batch,
@@ -242,7 +241,7 @@ def create_app_from_env() -> FastAPI:
     GuardedHttpProtocol.configure(
         settings.max_header_bytes, settings.header_timeout_s, settings.max_connections
     )
-    BalancedLoop.configure(SharedDir(Path(settings.shared_dir)) if settings.shared_dir else None)
+    BalancedLoop.configure(SharedDir.of(settings.shared_dir))
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )

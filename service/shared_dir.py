@@ -35,6 +35,11 @@ PROMETHEUS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads this name
 class SharedDir:
     path: Path
 
+    @classmethod
+    def of(cls, path: str | None) -> SharedDir | None:
+        """The directory a worker's settings name (`AE_SHARED_DIR`), or None: a lone process."""
+        return cls(Path(path)) if path else None
+
     def file(self, kind: str, pid: int | None = None) -> Path:
         """This process's (or `pid`'s) file of `kind` (READY or CONNECTIONS)."""
         return self.path / f"{kind}{os.getpid() if pid is None else pid}"
