@@ -162,6 +162,12 @@ def _rss(pid: int) -> int:
     return int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1)) * 1024
 
 
+def uss(pid: int) -> int:
+    """Bytes only this process maps (private pages), from /proc/<pid>/smaps_rollup."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return sum(map(int, re.findall(r"^Private_(?:Clean|Dirty):\s+(\d+) kB", text, re.M))) * 1024
+
+
 def tree_rss(pid: int) -> int:
     return _tree_sum(pid, _rss)
 

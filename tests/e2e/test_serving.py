@@ -6,13 +6,13 @@ import base64
 import re
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from model_store import LocalStore
 from service.examples import DIGIT_7
+from tests import loadgen
 from tests.conftest import start_server, stop_server
 from tests.e2e.test_operations import ENV, publish
 
@@ -167,20 +167,6 @@ def test_a_few_keep_alive_clients_spread_over_both_workers(tmp_path):
         stop_server(server)
 
 
-def _children_uss_mib(pid: int) -> list[float]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
-                continue
-            text = (stat.parent / "smaps_rollup").read_text()
-        except (OSError, ValueError):
-            continue
-        private = re.findall(r"^Private_(?:Clean|Dirty):\s+(\d+) kB", text, re.M)
-        kids.append(sum(map(int, private)) / 1024)
-    return kids
-
-
 @pytest.mark.slow
 def test_forked_workers_keep_little_memory_of_their_own(tmp_path):
     """Workers forked from the main process share its imports (torch): each holds little
@@ -192,7 +178,7 @@ def test_forked_workers_keep_little_memory_of_their_own(tmp_path):
         with server.client() as client:
             for _ in range(20):
                 assert client.post("/reconstruct", json={"images": [DIGIT_7]}).status_code == 200
-        uss = _children_uss_mib(server.proc.pid)
+        uss = [loadgen.uss(p) / 2**20 for p in loadgen.process_tree(server.proc.pid)[1:]]
     finally:
         stop_server(server)
     assert len(uss) == 2 and max(uss) < 200, uss
