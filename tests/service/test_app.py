@@ -5,29 +5,26 @@ needs a process (signals, workers, sockets) stays in tests/e2e."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import threading
 from collections.abc import AsyncIterator
 
 import httpx
+import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from model_store import LocalStore
 from service import inference
 from service.app import create_app
 from service.settings import Settings
+from tests.images import png_b64
 from tests.model_store.conftest import publish_tiny
 
 PROBLEM = "application/problem+json"
 
 
 def png(side: int = 28, value: int = 128) -> str:
-    out = io.BytesIO()
-    Image.new("L", (side, side), value).save(out, format="PNG")
-    return base64.b64encode(out.getvalue()).decode()
+    return png_b64(np.full((side, side), value, dtype=np.uint8))
 
 
 @pytest.fixture(scope="module")
