@@ -18,6 +18,7 @@ Medians of `--polls` polls, milliseconds, and S3 requests per poll. One run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -66,9 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     server = start_s3_server()
     try:
-        import os
-
-        os.environ.update(server.env)
+        os.environ.update(server.env)  # the store reads the endpoint and keys from there
         stores = {
             "directory": LocalStore(Path(tempfile.mkdtemp(prefix="alias-poll-"))),
             "S3 (moto)": open_store(f"s3://{server.new_bucket()}/models"),
