@@ -7,6 +7,10 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 # torch from plain pip: on this project's build machines it resolves from local disk.
 TORCH ?= torch torchvision
+# Test processes (pytest-xdist): while one waits on a server or a subprocess, the other runs.
+# A module's tests stay in one process, so its module-scoped server or models are made once.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 .PHONY: install serve test test-fast test-programs lint bootstrap bench clean
 
@@ -38,13 +42,13 @@ lint: install
 # chromedriver, nginx) are installed first where apt-get and root allow; elsewhere those tests
 # are skipped with the reason. Load and soak tests run short here; .ci/run sets full lengths.
 test: lint test-programs
-	$(PY) -m pytest
+	$(PYTEST)
 
 test-programs:
 	@sh tests/system-packages.sh
 
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(PY) bench/ops_figures.py --store bench-volume/models

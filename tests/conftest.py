@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import hashlib
 import os
 import re
@@ -32,6 +32,27 @@ TINY_TRAIN = [
     "--iwae-images",
     "20",
 ]
+
+
+# The longest modules start first, so that the two test processes (`make test` runs
+# pytest-xdist with a module per process at a time) finish together rather than one
+# training faces alone at the end. Longest first, measured with --durations.
+LONGEST_FIRST = (
+    "tests/e2e/test_smile_edit.py",
+    "tests/e2e/test_battery.py",
+    "tests/e2e/test_replicas.py",
+    "tests/e2e/test_compose.py",
+    "tests/trainer/test_distributed.py",
+    "tests/model_store/test_store.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module and among the rest is kept
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> str:
@@ -204,19 +225,23 @@ def trained_store(tmp_path_factory) -> Path:
     second `make test-fast` does not train again. AE_TEST_STORE_CACHE=0 always trains."""
     key = _store_key()
     cached = ROOT / ".cache" / "test-stores" / key
-    use_cache = os.environ.get("AE_TEST_STORE_CACHE", "1") != "0"
-    if use_cache and cached.is_dir():
-        store = tmp_path_factory.mktemp("store-copy") / "store"
-        shutil.copytree(cached, store)
-        return store
-    store = _train_store(tmp_path_factory.mktemp("store"))
-    if use_cache:  # whole or not at all: copied beside, then renamed into place
-        partial = cached.with_name(f".{key}.{os.getpid()}")
-        shutil.rmtree(cached.parent, ignore_errors=True)  # only the newest key is kept
-        shutil.copytree(store, partial)
-        with contextlib.suppress(OSError):  # another session got there first
+    if os.environ.get("AE_TEST_STORE_CACHE", "1") == "0":
+        return _train_store(tmp_path_factory.mktemp("store"))
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    # One trainer at a time: the test workers (`-n 2`) and other sessions that want the same
+    # store wait for the first to train it, then copy it.
+    with open(cached.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not cached.is_dir():
+            for old in cached.parent.iterdir():  # only the newest key is kept
+                if old.is_dir():
+                    shutil.rmtree(old, ignore_errors=True)
+            trained = _train_store(tmp_path_factory.mktemp("store"))
+            partial = cached.with_name(f".{key}.{os.getpid()}")  # whole or not at all
+            shutil.copytree(trained, partial)
             partial.rename(cached)
-        shutil.rmtree(partial, ignore_errors=True)
+    store = tmp_path_factory.mktemp("store-copy") / "store"
+    shutil.copytree(cached, store)
     return store
 
 

@@ -154,6 +154,11 @@ def test_a_pinned_damaged_version_answers_a_clear_500_at_once_and_is_verified_on
 
 # -- slow: CI runs them; minutes
 
+# Lengths of the load tests: short on every `make test`, full in CI (.ci/run sets them).
+OVERLOAD_S = float(os.environ.get("AE_OVERLOAD_S", "9"))
+SOAK_S = float(os.environ.get("AE_SOAK_S", "30"))
+CRASH_LOAD_S = float(os.environ.get("AE_CRASH_LOAD_S", "20"))
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("clients", [1, 4, 16])
@@ -166,9 +171,6 @@ def test_capacity_with_no_error(server, clients):
     assert max(run.health) < 1.0
 
 
-# Lengths of the load tests: short on every `make test`, full in CI (.ci/run sets them).
-OVERLOAD_S = float(os.environ.get("AE_OVERLOAD_S", "9"))
-SOAK_S = float(os.environ.get("AE_SOAK_S", "30"))
 
 
 @pytest.mark.slow
@@ -297,7 +299,7 @@ while True:
 @pytest.mark.slow
 def test_publishes_killed_at_random_points_are_never_visible_or_served(tmp_path, any_store):
     """Battery 22 with a server, on each backend: it follows `latest` while publishes are
-    killed mid-way."""
+    killed mid-way, for AE_CRASH_LOAD_S seconds of load (20 by default, 60 in CI)."""
     store = any_store
     publish(store, 0)
     server = start_server(store.location, tmp_path / "log", ENV)
@@ -306,7 +308,7 @@ def test_publishes_killed_at_random_points_are_never_visible_or_served(tmp_path,
         request = ("POST", "/sample", loadgen.body({"count": 1, "version": "latest"}))
         results: list[loadgen.Run] = []
         loader = threading.Thread(target=lambda: results.append(
-            loadgen.closed_loop(server.url, 4, 60, lambda r: request)))  # fmt: skip
+            loadgen.closed_loop(server.url, 4, CRASH_LOAD_S, lambda r: request)))  # fmt: skip
         loader.start()
         kills = 0
         while loader.is_alive() and kills < 12:

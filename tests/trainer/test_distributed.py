@@ -12,7 +12,7 @@ from tests.conftest import run_cli
 from trainer.distributed import Group
 
 ARGS = ["--quiet", "train", "--family", "vae", "--epochs", "2", "--limit-train", "1000",
-        "--limit-test", "200", "--batch-size", "64", "--seed", "3"]  # fmt: skip
+        "--limit-test", "200", "--iwae-images", "20", "--batch-size", "64", "--seed", "3"]  # fmt: skip
 
 
 def test_the_ranks_shards_cover_each_global_batch_once():
