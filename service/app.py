@@ -28,7 +28,7 @@ from service.limits import AdmissionMiddleware, BodyLimitMiddleware
 from service.memory import release_freed_memory
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
-from service.routes import health, models, open_inference
+from service.routes import health, models, open_inference, score
 from service.routes import inference as inference_routes
 from service.settings import Settings
 from service.shared_dir import SharedDir
@@ -168,8 +168,9 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     # File uploads and raw image bodies become the routes' JSON (service.dialects), inside
     # the body limit, so every limit applies to what was sent.
+    raw_routes = {**inference_routes.raw_routes(), **score.raw_routes()}
     app.add_middleware(Dialects, max_part_bytes=settings.max_body_bytes, service=state,
-                       raw_routes=inference_routes.raw_routes())  # fmt: skip
+                       raw_routes=raw_routes)  # fmt: skip
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -188,7 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(health.HeadProbes)
     app.add_middleware(QuietDisconnects)  # outermost: a client gone is one line, no traceback
-    routers = (inference_routes.router, models.router, health.router,
+    routers = (inference_routes.router, score.router, models.router, health.router,
                open_inference.health, open_inference.router)  # fmt: skip
     for router in routers:
         app.include_router(router)

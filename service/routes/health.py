@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.catalog_schemas import Health, Readiness
 from service.problems import problem
-from service.schemas import Health, Problem, Readiness
+from service.schemas import Problem
 from service.state import State
 
 router = APIRouter(tags=["health"])

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import torch
 from fastapi import APIRouter, Body, Depends, Response
 
-from autoencoders import family_of, scoring
 from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
@@ -28,7 +27,6 @@ from service.schemas import (
     EditRequest,
     EditResponse,
     EncodeResponse,
-    ImageScore,
     ImagesRequest,
     ImagesResponse,
     InterpolateRequest,
@@ -38,8 +36,6 @@ from service.schemas import (
     ReconstructResponse,
     SampleRequest,
     SampleResponse,
-    ScoreRequest,
-    ScoreResponse,
 )
 from service.state import State, require_api_key
 
@@ -65,7 +61,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(tags=["inference"], responses=ERRORS, dependencies=[Depends(require_api_key)])
 
 
-def _served(model: LoadedModel) -> dict[str, Any]:
+def served(model: LoadedModel) -> dict[str, Any]:
     return {"model": model.manifest.name, "version": model.manifest.version}
 
 
@@ -74,7 +70,7 @@ def _labels(model: LoadedModel, labels: list[int | str] | None, count: int) -> t
     return inference.check_labels(model, given, count)
 
 
-def _images(model: LoadedModel, items: list[str], state: State) -> torch.Tensor:
+def request_images(model: LoadedModel, items: list[str], state: State) -> torch.Tensor:
     return decode_images(items, model.manifest.input, state.settings.max_image_pixels)
 
 
@@ -99,11 +95,11 @@ async def encode(
 
     def finish(out: Tensors) -> EncodeResponse:
         z, mu, logvar = out
-        return EncodeResponse(**_served(model), codes=_rows(z), mu=_rows(mu), logvar=_rows(logvar))
+        return EncodeResponse(**served(model), codes=_rows(z), mu=_rows(mu), logvar=_rows(logvar))
 
     return await state.infer(
         model, inference.encode, len(body.images),
-        lambda: (_images(model, body.images, state), labels), finish,
+        lambda: (request_images(model, body.images, state), labels), finish,
     )  # fmt: skip
 
 
@@ -129,7 +125,7 @@ async def decode(
     return await state.infer(
         model, inference.decode, len(body.codes),
         lambda: (torch.tensor(body.codes, dtype=torch.float32), labels),
-        lambda out: ImagesResponse(**_served(model), images=encode_pngs(out[0])),
+        lambda out: ImagesResponse(**served(model), images=encode_pngs(out[0])),
     )  # fmt: skip
 
 
@@ -149,62 +145,11 @@ async def reconstruct(
     labels = _labels(model, body.labels, len(body.images))
     return await state.infer(
         model, inference.reconstruct, len(body.images),
-        lambda: (_images(model, body.images, state), labels),
+        lambda: (request_images(model, body.images, state), labels),
         lambda out: ReconstructResponse(
-            **_served(model), images=encode_pngs(out[0]), errors=out[1].tolist()
+            **served(model), images=encode_pngs(out[0]), errors=out[1].tolist()
         ),
     )  # fmt: skip
-
-
-@router.post(
-    "/score",
-    openapi_extra=upload_docs(),
-    response_model=ScoreResponse,
-    summary="How unusual each image is for the model (outlier scores)",
-    description="Per image: a score (higher = more unusual: the larger of the negative "
-    "log-likelihood and the reconstruction error, each in standard deviations of the "
-    "model's training images, which holds where likelihood alone fails on simple images), "
-    "its percentile among held-out "
-    "in-distribution images, and whether it is above the threshold for the false-positive "
-    "rate asked (`fpr`, default 1%; a split-conformal threshold set at publish), with the "
-    "parts it is made of. A conditional VAE scores each image against its best-fitting "
-    "class and names it.",
-)
-async def score(
-    state: State, body: Annotated[ScoreRequest, Body(openapi_examples=examples.SCORE)]
-) -> Response:
-    model = await state.model_for(body.model, body.version, state.settings.default_model)
-    record, calibration, ref = inference.calibration(model)
-    fpr = body.fpr if body.fpr is not None else record.default_fpr
-    threshold = scoring.conformal_threshold(calibration, fpr)
-    classes = model.manifest.class_names if family_of(model.config).conditional else None
-
-    def prepare() -> Tensors:
-        return _images(model, body.images, state), None
-
-    def finish(out: Tensors) -> ScoreResponse:
-        nll, error, error_map, label = out
-        values, likelihood_z, error_z = scoring.combine(nll, error, ref)
-        shares = scoring.percentile(calibration, values)
-        maps = encode_pngs(inference.heatmaps(error_map)) if body.heatmap else None
-        scores = []
-        for i, value in enumerate(values.tolist()):
-            scores.append(ImageScore(
-                score=value, percentile=float(shares[i]),
-                outlier=None if threshold is None else value > threshold,
-                threshold=threshold, fpr=fpr, reconstruction_error=float(error[i]),
-                negative_log_likelihood_nats=float(nll[i]),
-                likelihood_z=float(likelihood_z[i]), error_z=float(error_z[i]),
-                label=classes[int(label[i])] if classes else None,
-                heatmap=maps[i] if maps else None,
-            ))  # fmt: skip
-        outliers = sum(bool(s.outlier) for s in scores)
-        state.service.metrics.scored_images(model.manifest.name, model.manifest.version,
-                                            len(scores), outliers)  # fmt: skip
-        return ScoreResponse(**_served(model), scores=scores, method=record.method,
-                             calibration_size=record.size)  # fmt: skip
-
-    return await state.infer(model, inference.score, len(body.images), prepare, finish)
 
 
 @router.post(
@@ -231,7 +176,7 @@ async def sample(
     return await state.infer(
         model, inference.decode, body.count, prepare,
         lambda out: SampleResponse(
-            **_served(model), images=encode_pngs(out[0]), codes=_rows(codes[0]), seed=seed
+            **served(model), images=encode_pngs(out[0]), codes=_rows(codes[0]), seed=seed
         ),
     )  # fmt: skip
 
@@ -266,7 +211,7 @@ async def cvae_sample(
             for k, label in enumerate(labels)
         ]
         return CvaeSampleResponse(
-            **_served(model), groups=groups, codes=_rows(codes[0]), seed=seed,
+            **served(model), groups=groups, codes=_rows(codes[0]), seed=seed,
             shared_noise=body.shared_noise,
         )  # fmt: skip
 
@@ -297,7 +242,7 @@ async def edit_attribute(
 
     def finish(out: Tensors) -> EditResponse:
         return EditResponse(
-            **_served(model), images=encode_pngs(out[0]), codes=_rows(out[1]),
+            **served(model), images=encode_pngs(out[0]), codes=_rows(out[1]),
             edits=[AttributeEdit(attribute=names[i], strength=s)
                    for i, s in zip(indices, strengths, strict=True)],
             direction=body.direction,
@@ -305,7 +250,7 @@ async def edit_attribute(
 
     return await state.infer(
         model, inference.edit, rows,
-        lambda: (_images(model, body.images, state), delta.expand(rows, -1)), finish,
+        lambda: (request_images(model, body.images, state), delta.expand(rows, -1)), finish,
     )  # fmt: skip
 
 
@@ -330,24 +275,21 @@ async def interpolate(
 
     await state.run(
         model, inference.encode, 2,
-        lambda: (_images(model, [body.start, body.end], state), None), keep_codes,
+        lambda: (request_images(model, [body.start, body.end], state), None), keep_codes,
     )  # fmt: skip
     path = interpolate_codes(ends[0][0], ends[0][1], body.steps)
     return await state.infer(
         model, inference.decode, body.steps, lambda: (path, None),
         lambda out: InterpolateResponse(
-            **_served(model), images=encode_pngs(out[0]), codes=_rows(path)
+            **served(model), images=encode_pngs(out[0]), codes=_rows(path)
         ),
     )  # fmt: skip
 
 
 def raw_routes() -> dict[str, RawRoute]:
-    """The routes that take one raw PNG or JPEG body (`service.dialects`), by path."""
-    handlers = {
+    """The routes here that take one raw PNG or JPEG body (`service.dialects`), by path."""
+    return RawRoute.table(router, {
         "/encode": (encode, ImagesRequest),
         "/reconstruct": (reconstruct, ImagesRequest),
-        "/score": (score, ScoreRequest),
         "/edit-attribute": (edit_attribute, EditRequest),
-    }
-    routes = {route.path: route for route in router.routes}
-    return {path: RawRoute(fn, schema, routes[path]) for path, (fn, schema) in handlers.items()}
+    })  # fmt: skip

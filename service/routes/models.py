@@ -6,16 +6,16 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 
 from model_store import CorruptArtifact, ModelNotFound, Store
 from model_store.refs import NAME_REGEX
-from service.errors import DamagedVersion, ReportNotFound
-from service.inference import capabilities
-from service.schemas import (
+from service.catalog_schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
-    Problem,
     TrainingStatus,
     VersionSummary,
 )
+from service.errors import DamagedVersion, ReportNotFound
+from service.inference import capabilities
+from service.schemas import Problem
 from service.state import State, require_api_key
 
 router = APIRouter(

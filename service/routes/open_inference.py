@@ -18,6 +18,7 @@ from model_store import CorruptArtifact, LoadedModel, parse_ref
 from model_store.images import png_bytes
 from service import inference
 from service import open_inference as v2
+from service import open_inference_codec as codec
 from service.codec import decode_image
 from service.errors import ImageTooLarge, InvalidImage, InvalidInput, InvalidTensor
 from service.graphs import Tensors
@@ -189,7 +190,7 @@ with FP32 image tensors [N, C, H, W] in [0, 1], or `encode-png`, `decode-png`,
 `Inference-Header-Content-Length`) are accepted and, asked with `binary_data`, answered."""
 
 
-def _images(model: LoadedModel, request: v2.InferRequest, max_pixels: int) -> Any:
+def _images(model: LoadedModel, request: codec.InferRequest, max_pixels: int) -> Any:
     value = request.inputs["images"]
     if not isinstance(value, list):
         return value
@@ -210,8 +211,8 @@ async def _infer(state: State, request: Request, model_name: str, version: str |
     model = await state.model_for(name, _selector(version), name)
     sig = v2.signature(model.manifest, operation)
     spec = model.manifest.input
-    parsed = v2.parse_request(
-        await request.body(), request.headers.get(v2.HEADER_LENGTH), sig, MAX_BATCH,
+    parsed = codec.parse_request(
+        await request.body(), request.headers.get(codec.HEADER_LENGTH), sig, MAX_BATCH,
         spec.value_range, MAX_LATENT_ABS,
     )  # fmt: skip
     labels = parsed.inputs.get("labels")  # the signature has it exactly when it is needed
@@ -237,7 +238,7 @@ async def _infer(state: State, request: Request, model_name: str, version: str |
             values = {"images": out[0], "errors": out[1]}
         if sig.png and "images" in values:
             values["images"] = png_bytes(values["images"])
-        return v2.build_response(model_name, model.manifest.version, parsed, sig, values)
+        return codec.build_response(model_name, model.manifest.version, parsed, sig, values)
 
     body, header_length = await state.run(model, operation_fn, parsed.rows, prepare, finish)
     if header_length is None:
