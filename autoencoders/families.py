@@ -24,7 +24,10 @@ class Family:
     autoencoder: bool = True  # encodes, decodes, reconstructs, scores (a classifier does not)
     variational: bool = False  # a posterior (mean, log-variance) and a prior of its own
     conditional: bool = False  # encoder and decoder take a class label
-    fitted_prior: bool = False  # samples from a distribution fitted to its training codes
+    # /sample draws from a mixture fitted to its training codes (a VAE's: ex-post, to the
+    # codes its posterior draws, read better than its own prior's; versions published
+    # without one draw from the model's prior)
+    fitted_prior: bool = False
     backbone: str | None = None  # the body it implies; None: ModelConfig.backbone chooses
 
     @property
@@ -53,7 +56,7 @@ FAMILY_TABLE: dict[str, Family] = {
     for f in (
         Family("linear-ae", Autoencoder, "mse", fitted_prior=True, backbone="linear"),
         Family("conv-ae", Autoencoder, "mse", fitted_prior=True, backbone="conv"),
-        Family("vae", VAE, "negative-elbo", variational=True),
+        Family("vae", VAE, "negative-elbo", variational=True, fitted_prior=True),
         Family("cvae", CVAE, "negative-elbo", variational=True, conditional=True),
         Family("classifier", Classifier, "cross-entropy", autoencoder=False, backbone="conv"),
     )

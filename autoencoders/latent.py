@@ -152,16 +152,17 @@ def sample_prior(
     generator: torch.Generator,
     temperature: float = 1.0,
 ) -> torch.Tensor | None:
-    """`count` codes from a model's prior: a VAE's own (`sample_codes`: N(0, I), or the
-    mixture it learned); for plain autoencoders the Gaussian mixture fitted to their
-    training codes (it fits them better), else the fitted full-covariance Gaussian; None
-    when a plain autoencoder has neither."""
-    if getattr(model, "variational", False):
-        return model.sample_codes(count, generator, temperature)
+    """`count` codes to decode into samples: from the Gaussian mixture fitted to the
+    model's training codes when it has one (plain autoencoders; VAEs published since it was
+    fitted for them, whose samples then read better than their own prior's), else the
+    fitted full-covariance Gaussian, else a VAE's own prior (`sample_codes`: N(0, I) or the
+    mixture it learned); None when a plain autoencoder has none."""
     gen, t = generator, temperature
     if "mixture_weights" in latents:
         weights, means = latents["mixture_weights"], latents["mixture_means"]
         return sample_mixture(weights, means, latents["mixture_scale_trils"], count, gen, t)
     if "prior_mean" in latents:
         return sample_gaussian(latents["prior_mean"], latents["prior_scale_tril"], count, gen, t)
+    if getattr(model, "variational", False):
+        return model.sample_codes(count, generator, temperature)
     return None

@@ -153,7 +153,8 @@ def require_prior(model: LoadedModel) -> None:
             ("body", "model"),
         )
     require(model, "sample")
-    if family.fitted_prior and not {"mixture_weights", "prior_mean"} & set(model.latents):
+    fitted = {"mixture_weights", "prior_mean"} & set(model.latents)
+    if family.fitted_prior and not family.variational and not fitted:
         raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
 
 

@@ -45,6 +45,7 @@ MNIST: tuple[TrainSpec, ...] = (
         name="mnist-vae",
         config=MNIST_VAE,
         training=TrainingSettings(**VAE_RECIPE),
+        classifier="mnist-classifier",  # reads its samples: metrics samples.readable
     ),
     TrainSpec(
         # The class enters every decoder layer, the objective is the plain ELBO, and a

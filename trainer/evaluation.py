@@ -9,13 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoencoders import ModelConfig, family_of
-from autoencoders.latent import edit_codes
+from autoencoders.latent import edit_codes, sample_prior
 from autoencoders.losses import log_importance_weights, per_image_mse
 from trainer.datasets import Dataset, as_float
 from trainer.training import evaluate_loss
 
 SAMPLES_PER_CLASS = 100
 EVAL_SEED = 1234
+READABLE_SAMPLES = 512
+READABLE_CONFIDENCE = 0.9
 
 
 def _batches(n: int, size: int = 500):
@@ -50,6 +52,34 @@ def classifier_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor)
     classifier.eval()
     correct = sum(int((classifier(x[s]).argmax(1) == y[s]).sum()) for s in _batches(len(x)))
     return correct / len(x)
+
+
+@torch.inference_mode()
+def readable_share(classifier: nn.Module, x: torch.Tensor) -> float:
+    """Share of images the classifier names with probability >= READABLE_CONFIDENCE."""
+    classifier.eval()
+    probs = torch.cat([torch.softmax(classifier(x[s]), 1) for s in _batches(len(x))])
+    return float((probs.max(1).values >= READABLE_CONFIDENCE).float().mean())
+
+
+@torch.inference_mode()
+def sample_readability(
+    model: nn.Module, classifier: nn.Module, latents: dict[str, torch.Tensor]
+) -> dict[str, float]:
+    """How many of READABLE_SAMPLES /sample draws (temperature 1) the classifier reads
+    confidently, and the smallest and largest share of a class among them."""
+    gen = torch.Generator().manual_seed(EVAL_SEED)
+    z = sample_prior(model, latents, READABLE_SAMPLES, gen)
+    if z is None:
+        return {}
+    images = model.decode(z)
+    named = torch.cat([classifier(images[s]).argmax(1) for s in _batches(len(images))])
+    shares = torch.bincount(named, minlength=classifier.config.num_classes) / len(named)
+    return {
+        "samples.readable": readable_share(classifier, images),
+        "samples.class_share_min": float(shares.min()),
+        "samples.class_share_max": float(shares.max()),
+    }
 
 
 @torch.inference_mode()
@@ -243,6 +273,8 @@ def evaluate(
             metrics[key] = conditional_accuracy(
                 model, classifier, config.num_classes, shared_noise=shared
             )
+    if family.samples and classifier is not None and not data.attribute_names:
+        metrics.update(sample_readability(model, classifier, latents or {}))
     if latents and "directions_plain" in latents and classifier is not None:
         metrics.update(attribute_edit_metrics(model, classifier, data, latents))
     return metrics

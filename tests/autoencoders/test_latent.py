@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import torch
 
-from autoencoders.latent import attribute_directions, corrected_attribute_directions, edit_codes
+from autoencoders import ModelConfig, build_model
+from autoencoders.latent import (
+    attribute_directions,
+    corrected_attribute_directions,
+    edit_codes,
+    sample_prior,
+)
 
 
 def _confounded(n: int = 20000):
@@ -73,3 +79,13 @@ def test_mixture_finds_separated_clusters_and_samples_them_in_proportion():
         mixture_log_prob(codes, weights, means, trils).mean()
         > gaussian_log_prob(codes, mean, tril).mean() + 1
     )
+
+
+def test_a_vae_published_without_a_fitted_mixture_samples_from_its_own_prior():
+    """Versions from before VAEs had a fitted mixture keep drawing what they drew."""
+    for components in (0, 4):  # N(0, I), and a learned mixture prior
+        vae = build_model(ModelConfig(family="vae", latent_dim=3, hidden=(8,),
+                                      prior_components=components))  # fmt: skip
+        got = sample_prior(vae, {}, 6, torch.Generator().manual_seed(2), 0.7)
+        want = vae.sample_codes(6, torch.Generator().manual_seed(2), 0.7)
+        assert torch.equal(got, want)

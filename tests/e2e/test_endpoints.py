@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from autoencoders.latent import sample_mixture
 from model_store import LocalStore, load_model
 from service.examples import DIGIT_7
 from tests.images import decode_png, png_b64, real_digits
@@ -69,16 +70,20 @@ def test_sample_is_repeatable_with_a_seed(client):
     assert decode_png(a["images"][0]).shape == (28, 28)
 
 
-def test_a_vae_with_a_learned_prior_samples_from_it(client, trained_store):
-    """mnist-vae learned a mixture prior: /sample's codes are the ones that mixture draws
-    with the seed (at temperature 1 and 0.5), not N(0, I)'s."""
-    vae = load_model(LocalStore(trained_store), "mnist-vae").module
-    assert vae.prior is not None
+def test_a_vae_samples_from_the_mixture_fitted_to_its_posterior_draws(client, trained_store):
+    """mnist-vae was published with a mixture fitted to its training codes: /sample's codes
+    are the ones that mixture draws with the seed (at temperature 1 and 0.5), not those of
+    the prior it learned."""
+    vae = load_model(LocalStore(trained_store), "mnist-vae")
+    mixture = [vae.latents[f"mixture_{k}"] for k in ("weights", "means", "scale_trils")]
     for temperature in (1.0, 0.5):
         body = client.post("/sample", json={"count": 5, "seed": 11,
                                             "temperature": temperature}).json()  # fmt: skip
-        want = vae.sample_codes(5, torch.Generator().manual_seed(11), temperature)
+        gen = torch.Generator().manual_seed(11)
+        want = sample_mixture(*mixture, 5, gen, temperature)
         np.testing.assert_allclose(np.array(body["codes"]), want.numpy(), atol=1e-5)
+        own = vae.module.sample_codes(5, torch.Generator().manual_seed(11), temperature)
+        assert not np.allclose(np.array(body["codes"]), own.numpy(), atol=1e-2)
 
 
 def test_sample_without_a_seed_returns_the_one_it_drew(client):
