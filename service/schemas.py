@@ -37,7 +37,12 @@ Label = Annotated[
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description="same seed, same images")]
 Temperature = Annotated[
     float,
-    Field(gt=0, le=5, allow_inf_nan=False, description="scales the prior's spread; 1 is the prior"),
+    Field(
+        gt=0,
+        le=5,
+        allow_inf_nan=False,
+        description="scales the spread of the distribution sampled; 1 is as fitted",
+    ),
 ]
 
 

@@ -156,10 +156,10 @@ async def reconstruct(
     "/sample",
     response_model=SampleResponse,
     summary="New images from the latent space",
-    description="VAEs draw from their prior (the mixture of Gaussians a VAE learned with "
-    "its weights, or the standard normal); plain autoencoders from the "
-    "Gaussian mixture fitted to their training codes. The same seed gives the same images, "
-    "whatever other requests are served alongside.",
+    description="Codes drawn from the Gaussian mixture fitted to the model's training codes "
+    "at publish (a VAE's: to draws of its posterior, whose samples read better than its "
+    "prior's; VAE versions published before that draw from their own prior), decoded. The "
+    "same seed gives the same images, whatever other requests are served alongside.",
 )
 async def sample(
     state: State, body: Annotated[SampleRequest, Body(openapi_examples=examples.SAMPLE)]
