@@ -42,7 +42,7 @@ lint: install
 # chromedriver, nginx) are installed first where apt-get and root allow; elsewhere those tests
 # are skipped with the reason. Load and soak tests run short here; .ci/run sets full lengths.
 test: lint test-programs
-	$(PYTEST)
+	$(PYTEST) --durations=15
 
 test-programs:
 	@sh tests/system-packages.sh
