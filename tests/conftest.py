@@ -21,6 +21,15 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The test processes (`make test`: two, pytest-xdist) share the cores: each runs torch, in
+# process and in the trainers it starts, on its share of them. Two processes of two threads
+# each on two cores spent much of their time waiting for each other's threads (the suite
+# took 654 s of wall time that way, 475 s this way). Servers set their own (AE_TORCH_THREADS).
+_TEST_PROCESSES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _TEST_PROCESSES > 1:
+    for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, str(max(1, (os.cpu_count() or 1) // _TEST_PROCESSES)))
 TINY = ["--quiet"]
 TINY_TRAIN = [
     "--epochs",
@@ -200,7 +209,7 @@ def stop_server(server: Server) -> None:
 def _store_key() -> str:
     """What the session's trained store depends on: the code that trains and publishes it
     (with the data it embeds), this file (the recipe), the commit it records as its
-    code_version, and the library versions."""
+    code_version, the library versions and the trainers' thread count."""
     import numpy
     import torch
 
@@ -211,7 +220,9 @@ def _store_key() -> str:
                 digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True).stdout.strip()  # fmt: skip
-    digest.update(f"{head} {torch.__version__} {numpy.__version__} {sys.version}".encode())
+    # The thread count too: a float sum over more threads rounds differently.
+    threads = os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())
+    digest.update(f"{head} {torch.__version__} {numpy.__version__} {sys.version} {threads}".encode())
     return digest.hexdigest()[:20]
 
 
