@@ -149,7 +149,7 @@ def cost(store: LocalStore, name: str, repeats: int = 20) -> dict[str, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--epochs", type=int, default=10, help="VAE epochs (the recipe's: 30)")
+    p.add_argument("--epochs", type=int, default=10, help="VAE epochs (the bootstrap recipe's: 70)")
     p.add_argument("--quick", action="store_true", help="3 epochs, 3 left-out digits")
     args = p.parse_args()
     epochs = 3 if args.quick else args.epochs
