@@ -42,20 +42,12 @@ from trainer.bootstrap import bootstrap  # noqa: E402
 from trainer.datasets import as_float  # noqa: E402
 from trainer.datasets.faces import load_synthetic_faces  # noqa: E402
 from trainer.datasets.mnist import load_embedded_sample  # noqa: E402
-from trainer.evaluation import READABLE_CONFIDENCE, draw_per_class  # noqa: E402
+from trainer.evaluation import READABLE_CONFIDENCE, confident_reads, draw_per_class  # noqa: E402
 from trainer.pipeline import POSTERIOR_DRAWS, posterior_draws  # noqa: E402
 
 SEEDS = 4
 COUNT = 512
 Sampler = Callable[[torch.Generator], torch.Tensor]
-
-
-@torch.inference_mode()
-def confident(classifier: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image: read with probability >= 0.9, and the class named."""
-    probs = torch.softmax(classifier(x), 1)
-    top, named = probs.max(1)
-    return top >= READABLE_CONFIDENCE, named
 
 
 def nearest(x: torch.Tensor, train: torch.Tensor) -> float:
@@ -82,7 +74,7 @@ def mnist_table(store: LocalStore) -> None:
     def measure(name: str, images: list[torch.Tensor]) -> None:
         readable, shares, dist = [], [], []
         for x in images:
-            ok, named = confident(reader, x)
+            ok, named = confident_reads(reader, x)
             readable.append(float(ok.float().mean()))
             shares.append(torch.bincount(named, minlength=10) / len(named))
             dist.append(nearest(x, train))
@@ -123,7 +115,7 @@ def mnist_table(store: LocalStore) -> None:
 
     cvae = load_model(store, "mnist-cvae").module.eval()
     images, labels = draw_per_class(cvae, 10, per_class=COUNT // 4)
-    ok, named = confident(reader, images)
+    ok, named = confident_reads(reader, images)
     hits = ok & (named == labels)
     per_digit = [float(hits[labels == d].float().mean()) for d in range(10)]
     print(f"\nmnist-cvae, {COUNT // 4} per asked digit: read confidently as the digit asked "

@@ -55,11 +55,13 @@ def classifier_accuracy(classifier: nn.Module, x: torch.Tensor, y: torch.Tensor)
 
 
 @torch.inference_mode()
-def readable_share(classifier: nn.Module, x: torch.Tensor) -> float:
-    """Share of images the classifier names with probability >= READABLE_CONFIDENCE."""
+def confident_reads(classifier: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: whether the classifier names it with probability >= READABLE_CONFIDENCE,
+    and the class it names."""
     classifier.eval()
     probs = torch.cat([torch.softmax(classifier(x[s]), 1) for s in _batches(len(x))])
-    return float((probs.max(1).values >= READABLE_CONFIDENCE).float().mean())
+    top, named = probs.max(1)
+    return top >= READABLE_CONFIDENCE, named
 
 
 @torch.inference_mode()
@@ -72,11 +74,10 @@ def sample_readability(
     z = sample_prior(model, latents, READABLE_SAMPLES, gen)
     if z is None:
         return {}
-    images = model.decode(z)
-    named = torch.cat([classifier(images[s]).argmax(1) for s in _batches(len(images))])
+    readable, named = confident_reads(classifier, model.decode(z))
     shares = torch.bincount(named, minlength=classifier.config.num_classes) / len(named)
     return {
-        "samples.readable": readable_share(classifier, images),
+        "samples.readable": float(readable.float().mean()),
         "samples.class_share_min": float(shares.min()),
         "samples.class_share_max": float(shares.max()),
     }
