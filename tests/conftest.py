@@ -262,7 +262,8 @@ def _train_store(store: Path) -> Path:
     def digits() -> None:
         train_tiny(store, "classifier", "mnist-classifier")
         train_tiny(store, "cvae", "mnist-cvae", "--classifier", "mnist-classifier")
-        train_tiny(store, "vae", "mnist-vae", "--prior-components", "8")  # as bootstrap's: learned
+        train_tiny(store, "vae", "mnist-vae", "--prior-components", "8",  # as bootstrap's: learned
+                   "--classifier", "mnist-classifier")  # and read by the classifier
         train_tiny(store, "linear-ae", "mnist-ae-linear", "--hidden", "128", "--latent", "16")
 
     def face_models() -> None:

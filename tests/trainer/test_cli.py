@@ -12,7 +12,7 @@ from PIL import Image
 
 from model_store import LocalStore, load_model
 from tests.conftest import ROOT
-from trainer.evaluation import conditional_accuracy
+from trainer.evaluation import conditional_accuracy, sample_readability
 
 
 def _manifest(store, name):
@@ -28,6 +28,15 @@ def test_every_family_publishes_metrics_and_report_images(trained_store):
     assert (m["iwae_k"], m["iwae_images"]) == (1000, 20)
     assert 0 < m["test_iwae_nll_nats"] < m["test_iwae_images_negative_elbo_nats"]
     assert 0 < vae["metrics"]["test_reconstruction_mse"] < 0.2
+    # The share of its samples the classifier reads is the one these weights and this fitted
+    # mixture give; the mixture is fitted to posterior draws (40 components).
+    store = LocalStore(trained_store)
+    loaded, reader = load_model(store, "mnist-vae"), load_model(store, "mnist-classifier")
+    assert loaded.latents["mixture_means"].shape == (40, 20)
+    drawn = sample_readability(loaded.module, reader.module, loaded.latents)
+    assert 0 <= drawn["samples.readable"] <= 1
+    for key, value in drawn.items():
+        assert m[key] == pytest.approx(value, abs=1e-6), key
     assert vae["dataset"]["name"].startswith("mnist-sample")
     assert vae["training"]["seed"] == 0 and len(vae["training"]["history"]) == 2
     # Traceable to the code that trained it: this checkout's commit (tests run from one).
