@@ -4,8 +4,9 @@
 
 Publishes a conv VAE (50 MiB of weights) as several versions into a fresh store, starts the
 service on it (`python -m service`, one worker, polling aliases every 0.2 s), then promotes
-one version after another (each load traces its graphs), waits until a request is answered
-by the promoted version and one second more, and prints the worker's USS and RSS after each.
+one version after another (each load prepares the model: eager by default, AE_GRAPHS),
+waits until a request is answered by the promoted version and one second more, and prints
+the worker's USS and RSS after each.
 The cache holds `AE_MAX_LOADED_MODELS` (2 here) versions: with nothing leaking, memory levels
 off after the first promotes. `--source` serves another checkout (a `git worktree` of an
 older commit) for the before row, as `bench/edges.py` does.
