@@ -153,8 +153,9 @@ def require_prior(model: LoadedModel) -> None:
             ("body", "model"),
         )
     require(model, "sample")
+    # What sample_prior falls back on: a fitted distribution, else a VAE's own prior.
     fitted = {"mixture_weights", "prior_mean"} & set(model.latents)
-    if family.fitted_prior and not family.variational and not fitted:
+    if not fitted and not family.variational:
         raise UnsupportedOperation(f"{model.ref} has no fitted latent distribution to sample from")
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from autoencoders import ModelConfig, build_model, family_of
+from autoencoders.encoding import Encoding
 from autoencoders.latent import (
     attribute_directions,
     corrected_attribute_directions,
@@ -115,7 +116,7 @@ def fit_latents(
     return latents
 
 
-def posterior_draws(encodings: list, draws: int, seed: int = 0) -> torch.Tensor:
+def posterior_draws(encodings: list[Encoding], draws: int, seed: int = 0) -> torch.Tensor:
     """`draws` codes per image from each encoding's posterior N(mu, exp(logvar)), seeded."""
     gen = torch.Generator().manual_seed(seed)
     mu = torch.cat([e.mu for e in encodings]).cpu()
