@@ -1,6 +1,8 @@
 """Outlier scores, side by side in one run: AUROC of (a) the raw reconstruction error, (b)
 the raw negative log-likelihood (negative ELBO at the posterior mean), (c) the score /score
-ships (autoencoders.scoring), for four cases, each model trained and calibrated here exactly
+ships (autoencoders.scoring: the three-term score), (d) the code's negative log-density
+under the fitted mixture alone, and the two-term score shipped before (the larger of (a)'s
+and (b)'s standardised terms), for four cases, each model trained and calibrated here exactly
 as the trainer publishes it (trainer.pipeline.run into a temporary store):
 
 - Fashion-MNIST in, MNIST out: a VAE (the default mnist-vae's recipe) on the full
@@ -39,7 +41,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from autoencoders import family_of  # noqa: E402
-from autoencoders.scoring import conformal_threshold, score  # noqa: E402
+from autoencoders.scoring import (  # noqa: E402
+    THREE_TERMS,
+    combine,
+    conformal_threshold,
+    method_for,
+    mixture_of,
+    score,
+)
 from model_store import LocalStore, TrainingSettings, load_model  # noqa: E402
 from trainer.bootstrap import FACES, MNIST_VAE, VAE_RECIPE  # noqa: E402
 from trainer.datasets import Dataset, as_float  # noqa: E402
@@ -49,7 +58,9 @@ from trainer.pipeline import TrainSpec, run  # noqa: E402
 
 PARTS = {"(a) reconstruction error": "reconstruction_error",
          "(b) negative log-likelihood": "negative_log_likelihood_nats",
-         "(c) shipped score": "score"}  # fmt: skip
+         "(c) shipped score": "score",
+         "(d) code density": "code_negative_log_density",
+         "two-term score (shipped before)": "two_terms"}  # fmt: skip
 
 
 def auroc(inliers: torch.Tensor, outliers: torch.Tensor) -> float:
@@ -93,9 +104,14 @@ def train_and_score(
     model = load_model(store, spec.name)
     classes = model.config.num_classes if family_of(model.config).conditional else 0
     ref = model.latents["score_reference"]
-    inside = score(model.module, as_float(data.test_x), classes, ref)
-    outside = score(model.module, as_float(outliers), classes, ref)
+    method = method_for(model.latents)
+    assert method is THREE_TERMS and manifest.calibration.method == method.name
+    mixture = mixture_of(model.latents, method)
+    inside = score(model.module, as_float(data.test_x), classes, ref, mixture=mixture)
+    outside = score(model.module, as_float(outliers), classes, ref, mixture=mixture)
     for parts, x in ((inside, data.test_x), (outside, outliers)):
+        nll, error = parts["negative_log_likelihood_nats"], parts["reconstruction_error"]
+        parts["two_terms"] = combine(nll, error, parts["code_negative_log_density"], ref[:4])[0]
         bits = compressed_bits(as_float(x))
         nll_bits = parts["negative_log_likelihood_nats"].double() / math.log(2)
         parts["serra difference"] = nll_bits - bits

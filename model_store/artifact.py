@@ -203,8 +203,11 @@ def _check_latents(
         if len(scores) > 1 and bool((scores[1:] < scores[:-1]).any()):
             raise CorruptArtifact("calibration_scores are not sorted", where)
     ref = latents.get("score_reference")
-    if scores is not None and (ref is None or tuple(ref.shape) != (4,)):
-        raise CorruptArtifact("calibration_scores without a score_reference of 4 numbers", where)
+    if scores is not None and (ref is None or tuple(ref.shape) not in ((4,), (6,))):
+        raise CorruptArtifact(
+            "calibration_scores without a score_reference of 4 or 6 numbers (a mean and a "
+            "standard deviation per term)", where
+        )
     required = {"directions_plain"} if a else set()
     for lead, shapes in groups.items():
         if lead not in latents and not (shapes.keys() & latents.keys()) and lead not in required:

@@ -13,7 +13,7 @@ import torch
 from autoencoders import family_of, scoring
 from autoencoders.latent import edit_codes, sample_prior
 from autoencoders.losses import per_image_mse
-from model_store import Calibration, LoadedModel, Manifest
+from model_store import Calibration, CorruptArtifact, LoadedModel, Manifest
 from model_store.manifest import LATENTS_FILE
 from service.errors import AttributeNotFound, InvalidInput, UnsupportedOperation
 
@@ -95,7 +95,20 @@ def score(
     conditional model its best-fitting class; `labels` is not used)."""
     family = family_of(model.config)
     classes = model.config.num_classes if family.conditional else 0
-    return scoring.score_terms(model.module, x, classes)
+    return scoring.score_terms(model.module, x, classes, score_mixture(model))
+
+
+def score_method(model: LoadedModel) -> scoring.Method:
+    """The method this version was calibrated with (the two-term score for versions
+    published before the code term, or without a calibration)."""
+    record = model.manifest.calibration
+    return scoring.METHODS.get(record.method, scoring.TWO_TERMS) if record else scoring.TWO_TERMS
+
+
+def score_mixture(
+    model: LoadedModel,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    return scoring.mixture_of(model.latents, score_method(model))
 
 
 def heatmaps(error_map: torch.Tensor) -> torch.Tensor:
@@ -195,6 +208,17 @@ def calibration(model: LoadedModel) -> tuple[Calibration, torch.Tensor, torch.Te
             f"{model.ref} was published without a score calibration (by an earlier trainer); "
             "train a new version to score with it",
             ("body", "model"),
+        )
+    if record.method not in scoring.METHODS:
+        raise UnsupportedOperation(
+            f"{model.ref} was calibrated with a score method this service does not know "
+            f"({record.method!r}): serve it with the trainer's release that published it",
+            ("body", "model"),
+        )
+    expected = scoring.METHODS[record.method].reference_size
+    if len(ref) != expected:
+        raise CorruptArtifact(
+            f"score_reference has {len(ref)} numbers; its method takes {expected}", str(model.ref)
         )
     return record, scores, ref
 

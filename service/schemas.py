@@ -177,8 +177,8 @@ class ReconstructResponse(ImagesResponse):
 
 
 class ImageScore(BaseModel):
-    score: float = Field(description="the larger of likelihood_z and error_z; higher = more "
-                         "unusual")  # fmt: skip
+    score: float = Field(description="the largest of likelihood_z, error_z and code_z; "
+                         "higher = more unusual")  # fmt: skip
     percentile: float = Field(description="share of held-out in-distribution images with a "
                               "lower score (0..1)")  # fmt: skip
     outlier: bool | None = Field(description="score above threshold; None when the "
@@ -194,6 +194,13 @@ class ImageScore(BaseModel):
                                 "deviations above the training images' mean")  # fmt: skip
     error_z: float = Field(description="the reconstruction error in standard deviations "
                            "above the training images' mean")  # fmt: skip
+    code_negative_log_density: float | None = Field(
+        None, description="the negative log-density (nats) of the image's code under the "
+        "Gaussian mixture fitted to the training codes; None for versions scored without it "
+        "(conditional VAEs, versions calibrated before it)"
+    )
+    code_z: float | None = Field(None, description="code_negative_log_density in standard "
+                                 "deviations above the training images' mean")  # fmt: skip
     label: int | str | None = Field(
         None, description="conditional models: the class scored against"
     )

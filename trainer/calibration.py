@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from autoencoders import ModelConfig, family_of
-from autoencoders.scoring import METHOD, conformal_threshold, reference, score
+from autoencoders.scoring import conformal_threshold, method_for, mixture_of, reference, score
 from model_store import Calibration
 from trainer.datasets import Dataset, as_float
 
@@ -27,23 +27,28 @@ SEED = 4321
 
 
 def calibrate(
-    model: nn.Module, config: ModelConfig, data: Dataset
+    model: nn.Module, config: ModelConfig, data: Dataset, latents: dict[str, torch.Tensor]
 ) -> tuple[Calibration, dict[str, torch.Tensor]]:
     """The manifest's calibration record, and the latents serving needs: the reference
-    (`score_reference`) and the sorted calibration scores (`calibration_scores`)."""
+    (`score_reference`) and the sorted calibration scores (`calibration_scores`). The
+    method is the three-term score when `latents` (the version's, as published) has a
+    fitted code mixture."""
     classes = config.num_classes if family_of(config).conditional else 0
+    method = method_for(latents)
+    mixture = mixture_of(latents, method)
     gen = torch.Generator().manual_seed(SEED)
     model = model.cpu().eval()
     train = torch.randperm(len(data.train_x), generator=gen)[:REFERENCE_IMAGES]
-    seen = score(model, as_float(data.train_x[train]), classes)
-    ref = reference(seen["negative_log_likelihood_nats"], seen["reconstruction_error"])
+    seen = score(model, as_float(data.train_x[train]), classes, mixture=mixture)
+    ref = reference(seen["negative_log_likelihood_nats"], seen["reconstruction_error"],
+                    seen["code_negative_log_density"] if method.code_term else None)  # fmt: skip
     order = torch.randperm(len(data.test_x), generator=gen)
     half = max(1, len(order) // 2)
-    scores = score(model, as_float(data.test_x[order]), classes, ref)["score"]
+    scores = score(model, as_float(data.test_x[order]), classes, ref, mixture=mixture)["score"]
     calibration, check = torch.sort(scores[:half]).values, scores[half:]
     threshold = conformal_threshold(calibration, DEFAULT_FPR)
     record = Calibration(
-        method=METHOD,
+        method=method.name,
         reference=f"{len(train)} training images",
         split=f"half of {data.name}'s test split (seeded), never trained on",
         size=len(calibration),

@@ -24,10 +24,11 @@ router = APIRouter(tags=["inference"], responses=ERRORS, dependencies=[Depends(r
     openapi_extra=upload_docs(),
     response_model=ScoreResponse,
     summary="How unusual each image is for the model (outlier scores)",
-    description="Per image: a score (higher = more unusual: the larger of the negative "
-    "log-likelihood and the reconstruction error, each in standard deviations of the "
-    "model's training images, which holds where likelihood alone fails on simple images), "
-    "its percentile among held-out "
+    description="Per image: a score (higher = more unusual: the largest of the negative "
+    "log-likelihood, the reconstruction error and the negative log-density of the image's "
+    "code under the mixture fitted to the training codes, each in standard deviations of "
+    "the model's training images, which holds where likelihood alone fails on simple "
+    "images and catches a kind of image the model never saw), its percentile among held-out "
     "in-distribution images, and whether it is above the threshold for the false-positive "
     "rate asked (`fpr`, default 1%; a split-conformal threshold set at publish), with the "
     "parts it is made of. A conditional VAE scores each image against its best-fitting "
@@ -46,8 +47,8 @@ async def score(
         return request_images(model, body.images, state), None
 
     def finish(out: Tensors) -> ScoreResponse:
-        nll, error, error_map, label = out
-        values, likelihood_z, error_z = scoring.combine(nll, error, ref)
+        nll, error, error_map, label, code_nll = out
+        values, likelihood_z, error_z, code_z = scoring.combine(nll, error, code_nll, ref)
         shares = scoring.percentile(calibration, values)
         maps = encode_pngs(inference.heatmaps(error_map)) if body.heatmap else None
         scores = []
@@ -58,6 +59,8 @@ async def score(
                 threshold=threshold, fpr=fpr, reconstruction_error=float(error[i]),
                 negative_log_likelihood_nats=float(nll[i]),
                 likelihood_z=float(likelihood_z[i]), error_z=float(error_z[i]),
+                code_negative_log_density=None if code_z is None else float(code_nll[i]),
+                code_z=None if code_z is None else float(code_z[i]),
                 label=classes[int(label[i])] if classes else None,
                 heatmap=maps[i] if maps else None,
             ))  # fmt: skip

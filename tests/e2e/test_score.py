@@ -48,7 +48,13 @@ def test_every_family_that_reconstructs_answers_every_documented_field(client, m
         heat = Image.open(io.BytesIO(base64.b64decode(s["heatmap"])))
         assert heat.size == ((45, 45) if model.startswith("faces") else (28, 28))
         assert (s["label"] is not None) == (model == "mnist-cvae")
+        # The code term: every family with a fitted code mixture; a CVAE's codes are per class.
+        for key in ("code_negative_log_density", "code_z"):
+            assert (s[key] is None) == (model == "mnist-cvae"), key
+        terms = [s["likelihood_z"], s["error_z"]] + ([s["code_z"]] if s["code_z"] is not None else [])
+        assert s["score"] == pytest.approx(max(terms))
     assert body["scores"][0] == body["scores"][1]
+    assert ("code density" in body["method"]) == (model != "mnist-cvae")
 
 
 def test_obvious_outliers_are_flagged_and_held_out_digits_mostly_not(client, test_digits):
