@@ -20,6 +20,7 @@ test scores), the two corrections by compressed size that were tried and not kep
 cost of the score per image against /reconstruct's forward pass.
 
     .venv/bin/python bench/outlier_scores.py [--epochs 10] [--quick]
+    .venv/bin/python bench/outlier_scores.py --cost-only [--store models]   # the cost alone
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from autoencoders.scoring import (  # noqa: E402
     method_for,
     mixture_of,
     score,
+    score_terms,
 )
 from model_store import LocalStore, TrainingSettings, load_model  # noqa: E402
 from trainer.bootstrap import FACES, MNIST_VAE, VAE_RECIPE  # noqa: E402
@@ -143,22 +145,30 @@ def resplit_fpr(scores: torch.Tensor, fpr: float, splits: int = 200) -> tuple[fl
 
 
 def cost(store: LocalStore, name: str, repeats: int = 20) -> dict[str, float]:
-    """Milliseconds per image of the score's forward pass and of /reconstruct's, 64 at once."""
+    """Milliseconds per image of the score's forward pass (with the code term when the
+    version has a fitted mixture, as a new version is scored) and of /reconstruct's, 64 at
+    once, on one thread as each service worker runs."""
     from service.inference import reconstruct
-    from service.inference import score as score_op
 
     model = load_model(store, name)
+    classes = model.config.num_classes if family_of(model.config).conditional else 0
+    mixture = mixture_of(model.latents, method_for(model.latents))
     x = torch.rand(64, *model.config.input_shape, generator=torch.Generator().manual_seed(0))
+    ops = {"reconstruct": lambda: reconstruct(model, x, None),
+           "score": lambda: score_terms(model.module, x, classes, mixture)}  # fmt: skip
     out = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     with torch.inference_mode():
-        for label, op in (("reconstruct", reconstruct), ("score", score_op)):
-            op(model, x, None)
+        for label, op in ops.items():
+            op()
             times = []
             for _ in range(repeats):
                 started = time.perf_counter()
-                op(model, x, None)
+                op()
                 times.append(time.perf_counter() - started)
             out[label] = 1000 * float(np.median(times)) / len(x)
+    torch.set_num_threads(threads)
     return out
 
 
@@ -167,7 +177,16 @@ def main() -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--epochs", type=int, default=10, help="VAE epochs (the bootstrap recipe's: 70)")
     p.add_argument("--quick", action="store_true", help="3 epochs, 3 left-out digits")
+    p.add_argument("--cost-only", action="store_true",
+                   help="only the cost per image, of the models in --store")  # fmt: skip
+    p.add_argument("--store", type=Path, default=ROOT / "models")
     args = p.parse_args()
+    if args.cost_only:
+        for name in ("mnist-vae", "faces-ae-linear", "faces-ae-conv"):
+            c = cost(LocalStore(args.store), name)
+            print(f"cost per image, 64 at once, one thread, {name}: score {c['score']:.3f} ms, "
+                  f"reconstruct {c['reconstruct']:.3f} ms ({c['score'] / c['reconstruct']:.2f}x)")
+        return
     epochs = 3 if args.quick else args.epochs
     torch.set_num_threads(max(1, torch.get_num_threads()))
     store = LocalStore(Path(tempfile.mkdtemp(prefix="bench-outliers-")))

@@ -79,6 +79,10 @@ def test_mixture_finds_separated_clusters_and_samples_them_in_proportion():
         mixture_log_prob(codes, weights, means, trils).mean()
         > gaussian_log_prob(codes, mean, tril).mean() + 1
     )
+    # All components in one batched solve: the log of the weighted sum of each density.
+    each = torch.stack([gaussian_log_prob(codes, means[k], trils[k]) for k in range(2)], 1)
+    by_hand = torch.logsumexp(each + weights.double().log(), dim=1)
+    assert torch.allclose(mixture_log_prob(codes, weights, means, trils), by_hand, atol=1e-5)
 
 
 def test_a_vae_published_without_a_fitted_mixture_samples_from_its_own_prior():
