@@ -5,9 +5,10 @@
 For each worker count, `python -m service` is started twice on the same store: with its
 workers forked from the main process (the default, AE_FORK_WORKERS=true) and spawned fresh
 (false, as uvicorn does by itself). Each run loads all six default models at start
-(AE_PRELOAD), times start to `/ready`, sends a few requests of each kind so every worker
-has served, then reads each process's USS (private memory) and PSS (its share of what it
-shares) from /proc/<pid>/smaps_rollup. One run each, side by side.
+(AE_PRELOAD), times start to `/ready`, waits SETTLE_S for the row-block searches that run
+after it, sends a few requests of each kind so every worker has served, then reads each
+process's USS (private memory) and PSS (its share of what it shares) from
+/proc/<pid>/smaps_rollup. One run each, side by side.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench.serving import free_port, memory, start_ours  # noqa: E402
 from service.examples import DIGIT_7, SERIOUS_FACE  # noqa: E402
 
+SETTLE_S = 2.0
 SIX = ["mnist-classifier", "faces-attributes", "faces-ae-linear", "faces-ae-conv"]
 REQUESTS = [
     ("/reconstruct", {"images": [DIGIT_7]}),
@@ -47,6 +49,9 @@ def one(store: Path, workers: int, fork: bool, logs: Path) -> dict:
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             loaded = client.get("/ready").json()
+            # Models serve from /ready on while their row blocks are searched (under a second
+            # for the six): memory is read once they serve as they will from then on.
+            time.sleep(SETTLE_S)
             for _ in range(10 * workers):
                 for path, body in REQUESTS:
                     client.post(path, json=body).raise_for_status()

@@ -84,7 +84,8 @@ def _prepare(batcher: Batcher, graphs: str) -> Callable[[LoadedModel], None]:
         # freeze here also froze the tracing's garbage, which held the model's weights.
         # Tracing and the row-block search run 64-row batches through every operation: their
         # freed activations stayed in glibc's heap, about 220 MB a worker for the six default
-        # models (bench/worker_memory.py). Handed back now, before the model serves.
+        # models (bench/worker_memory.py). Handed back now, before the model serves, and
+        # again when the search, which runs after (`on_searched`), ends.
         release_freed_memory()
 
     return warm
@@ -104,6 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
         threads=settings.torch_threads,
         on_batch=metrics.batched,
         on_depth=metrics.queue_depth.set,
+        search_in_background=True,  # /ready waits for no row-block search (cold start)
+        on_searched=release_freed_memory,
     )
     state = ServiceState(
         settings=settings,

@@ -13,6 +13,9 @@ pass, up to `max_rows`; each job's slice of the outputs goes back to its own req
   If a batched forward pass raises, each job is rerun alone so that only its culprit fails.
 - **The same answer alone or batched**: batches are padded to each model's row block
   (`service.graphs`); operations run eagerly, or as traced graphs with AE_GRAPHS=trace.
+  With `search_in_background`, a new model serves at once with a block of `max_rows` (every
+  pass one fixed shape: the bits the search's block gives too, only slower) while its own
+  thread searches the smaller block; a cold start then waits for no search.
 - **Bounded.** At most `max_waiting` jobs wait; past that `submit` raises `Overloaded` at
   once (503 with Retry-After) instead of growing a queue. A job whose deadline has passed
   while it waited is dropped without running (its request has had its 504).
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import queue
 import threading
 import time
 import weakref
@@ -81,10 +85,20 @@ class Batcher:
         threads: int | None = None,
         on_batch: Callable[[str, int, int], None] | None = None,
         on_depth: Callable[[int], None] | None = None,
+        search_in_background: bool = False,
+        on_searched: Callable[[], None] | None = None,
     ) -> None:
         self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
         self.invariant = invariant
         self.threads = threads
+        self.search_in_background = search_in_background
+        self._on_searched = on_searched or (lambda: None)
+        # One thread searches row blocks, one model at a time (each runs 64-row batches), so
+        # its heap is reused rather than one per search.
+        self._searches: queue.SimpleQueue[tuple[weakref.ref, Operation, Tensors] | None] = (
+            queue.SimpleQueue()
+        )
+        self._searcher: threading.Thread | None = None
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._stopped = False
@@ -134,6 +148,11 @@ class Batcher:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(5)
+        # A process that exits inside a torch call on another thread aborts: let the row-block
+        # search under way (well under a second) end first.
+        if self._searcher is not None:
+            self._searches.put(None)
+            self._searcher.join(10)
 
     def prepare_model(
         self, model: Any, examples: dict[Operation, Tensors], graphs: bool = True
@@ -152,11 +171,43 @@ class Batcher:
                     log.warning("%s stays eager for %s: %s", operation.__name__, model, exc)
             if self.invariant and examples:
                 operation, inputs = next(iter(examples.items()))
-                self._blocks[key] = row_block(self._graph(model, operation), model, inputs,
-                                              self.max_rows)  # fmt: skip
+                graph = self._graph(model, operation)
+                if self.search_in_background:
+                    self._blocks[key] = self.max_rows  # until the search below ends
+                    self._searches.put((weakref.ref(model), graph, inputs))
+                    if self._searcher is None:
+                        self._searcher = threading.Thread(
+                            target=self._search_blocks, daemon=True, name="row-block search"
+                        )
+                        self._searcher.start()
+                else:
+                    self._blocks[key] = row_block(graph, model, inputs, self.max_rows)
         log.info("prepared %s: %d graphs, row block %d (%.2fs)", getattr(model, "ref", model),
                  sum(k == key for k, _ in self._graphs), self._blocks.get(key, 1),
                  time.perf_counter() - started)  # fmt: skip
+
+    def _search_blocks(self) -> None:
+        """The row-block searches of models already serving with a block of max_rows."""
+        if self.threads:
+            torch.set_num_threads(self.threads)  # a new thread's OpenMP team: see _run
+        while (item := self._searches.get()) is not None and not self._stopped:
+            model_ref, graph, inputs = item
+            model = model_ref()
+            if model is None:  # evicted before its turn
+                continue
+            started = time.perf_counter()
+            try:
+                with torch.inference_mode():
+                    block = row_block(graph, model, inputs, self.max_rows)
+            except Exception:  # it keeps serving with max_rows
+                log.exception("row-block search failed for %s; it keeps %d", model, self.max_rows)
+                continue
+            if id(model) in self._blocks:  # not forgotten (evicted) meanwhile
+                self._blocks[id(model)] = block
+            log.info("row block of %s: %d (%.2fs)", getattr(model, "ref", model), block,
+                     time.perf_counter() - started)  # fmt: skip
+            del model, item, graph, inputs
+            self._on_searched()
 
     def _forget(self, key: int) -> None:
         self._blocks.pop(key, None)
