@@ -95,6 +95,16 @@ def _load_tensors(data: bytes, what: str) -> dict[str, torch.Tensor]:
         raise CorruptArtifact(f"not a valid safetensors file ({exc})", what) from exc
 
 
+def _map_tensors(path: str, what: str) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors on a private (copy-on-write) mapping of the file:
+    safetensors' own reader checks the header, no byte is copied."""
+    try:
+        with safetensors.safe_open(path, framework="pt") as f:
+            return {key: f.get_tensor(key) for key in f.keys()}
+    except (SafetensorError, ValueError, RuntimeError, OverflowError, OSError) as exc:
+        raise CorruptArtifact(f"not a valid safetensors file ({exc})", what) from exc
+
+
 def _check_state(tensors: Mapping[str, torch.Tensor], module: nn.Module, what: str) -> None:
     expected = module.state_dict()
     missing, extra = set(expected) - set(tensors), set(tensors) - set(expected)
@@ -152,19 +162,28 @@ def publish_model(
 
 
 def load_version(store: LocalStore, name: str, version: int) -> LoadedModel:
-    content = store.read(name, version)
+    """A version ready to run, every file checked. On a local store the weights are mapped
+    from their file, not copied: processes that load the same version share its pages."""
+    content = store.read(name, version, leave=(WEIGHTS_FILE,))
     manifest = content.manifest
     where = f"{name}/{version}/{WEIGHTS_FILE}"
     try:
         config = ModelConfig.from_dict(manifest.config)
     except (TypeError, ValueError) as exc:
         raise CorruptArtifact(f"invalid architecture config: {exc}", f"{name}/{version}") from exc
-    if WEIGHTS_FILE not in content.files:
+    digest = manifest.files.get(WEIGHTS_FILE)
+    if digest is None:
         raise CorruptArtifact("no weights listed in the manifest", where)
     module = build_model(config)
-    tensors = _load_tensors(content.files[WEIGHTS_FILE], where)
+    with store.mapped_file(name, version, WEIGHTS_FILE, digest) as path:
+        if path is not None:
+            tensors = _map_tensors(path, where)
+        else:
+            tensors = _load_tensors(store.read_file(name, version, WEIGHTS_FILE), where)
     _check_state(tensors, module, where)
-    module.load_state_dict(tensors, strict=True)
+    # assign: the module's parameters become these tensors (mapped pages) rather than
+    # copies of them in memory of its own.
+    module.load_state_dict(tensors, strict=True, assign=True)
     module.eval()
     if manifest.probe is not None:
         _check_probe(module, config, manifest.probe, where)

@@ -58,6 +58,21 @@ def checked(root: Path, path: Path, want_dir: bool) -> Path:
     return path
 
 
+def open_plain_file(root: Path, path: Path) -> int:
+    """A read-only descriptor of a plain file under root (the caller closes it)."""
+    checked(root, path, want_dir=False)
+    return os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+
+
+def sha256_of_descriptor(fd: int, chunk: int = 1 << 20) -> str:
+    """The sha256 of an open file, read a chunk at a time (no copy of the whole file)."""
+    digest, offset = hashlib.sha256(), 0
+    while block := os.pread(fd, chunk, offset):
+        digest.update(block)
+        offset += len(block)
+    return digest.hexdigest()
+
+
 def read_plain_file(root: Path, path: Path, limit: int | None = None) -> bytes:
     """The bytes of a plain file under root, refusing more than `limit` bytes."""
     checked(root, path, want_dir=False)

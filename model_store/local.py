@@ -25,12 +25,20 @@ from typing import Any
 from model_store.disk import (
     checked,
     fsync_dir,
+    open_plain_file,
     pid_alive,
     read_plain_file,
     sha256,
+    sha256_of_descriptor,
     write_durably,
 )
-from model_store.errors import InvalidName, ModelNotFound, VersionInUse, VersionNotFound
+from model_store.errors import (
+    CorruptArtifact,
+    InvalidName,
+    ModelNotFound,
+    VersionInUse,
+    VersionNotFound,
+)
 from model_store.manifest import MANIFEST_FILE, Manifest
 from model_store.refs import validate_name
 from model_store.store import (
@@ -45,6 +53,7 @@ from model_store.store import (
 
 _STAGING = ".publish-"
 _DELETING = ".delete-"
+PROC_FDS = Path("/proc/self/fd")
 
 
 class LocalStore(Store):
@@ -107,6 +116,26 @@ class LocalStore(Store):
         self, name: str, version: int, rel: str, limit: int | None = None
     ) -> bytes:
         return self._read(self._version_dir(name, version) / rel, limit)
+
+    @contextlib.contextmanager
+    def mapped_file(self, name: str, version: int, rel: str, digest: str) -> Iterator[str | None]:
+        """The file through its open descriptor (`/proc/self/fd/N`): what is mapped is the
+        file that was checked and hashed, whatever the name points to meanwhile. Versions
+        are immutable; a file changed in place after its check could still be read."""
+        where = f"{name}/{version}/{rel}"
+        if not PROC_FDS.is_dir():  # not Linux: the caller reads the bytes
+            yield None
+            return
+        try:
+            fd = open_plain_file(self.root, self._version_dir(name, version) / rel)
+        except FileNotFoundError as exc:
+            raise CorruptArtifact("missing file listed in the manifest", where) from exc
+        try:
+            if sha256_of_descriptor(fd) != digest:
+                raise CorruptArtifact("sha256 does not match the manifest", where)
+            yield str(PROC_FDS / str(fd))
+        finally:
+            os.close(fd)
 
     # -- writing
 

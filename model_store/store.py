@@ -10,9 +10,10 @@ that the first version of a name becomes `production`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,16 +169,24 @@ class Store(ABC):
         except ValueError as exc:
             raise CorruptArtifact(f"invalid manifest: {exc}", where) from exc
 
-    def read(self, name: str, version: int) -> VersionContent:
-        """Every file of a version, each checked against the manifest's sha256."""
+    def read(self, name: str, version: int, leave: tuple[str, ...] = ()) -> VersionContent:
+        """Every file of a version, each checked against the manifest's sha256; the files
+        in `leave` are not read (the caller reads them itself: `mapped_file`)."""
         manifest = self.manifest(name, version)
         if manifest.name != name or manifest.version != version:
             raise CorruptArtifact(
                 f"manifest says {manifest.name}@{manifest.version}", f"{name}/{version}"
             )
         files = {rel: self._verified(name, version, rel, digest)
-                 for rel, digest in manifest.files.items()}  # fmt: skip
+                 for rel, digest in manifest.files.items() if rel not in leave}  # fmt: skip
         return VersionContent(manifest, files)
+
+    @contextlib.contextmanager
+    def mapped_file(self, name: str, version: int, rel: str, digest: str) -> Iterator[str | None]:
+        """A path that opens exactly the verified file, for a reader that maps it into
+        memory (pages shared by every process that maps it); None where the store has no
+        local files (the caller reads the bytes instead)."""
+        yield None
 
     def read_file(self, name: str, version: int, rel: str) -> bytes:
         """One file the version's manifest lists (a report image), checked against its

@@ -22,6 +22,7 @@ from autoencoders import build_model
 from model_store import (
     CorruptArtifact,
     InvalidName,
+    LocalStore,
     ModelNotFound,
     Store,
     VersionInUse,
@@ -46,6 +47,20 @@ def test_publish_then_load_gives_identical_tensors(store):
         assert torch.equal(tensor, original[key]), key
     z = torch.randn(2, 4)
     assert torch.equal(loaded.module.decode(z), model.eval().decode(z))
+
+
+def test_loaded_weights_are_pages_of_the_file_on_a_local_store(store):
+    """Local stores map the weights (copy-on-write) instead of copying them: every process
+    that loads a version shares its pages. A bucket's weights are read as bytes."""
+    publish_tiny(store)
+    loaded = load_model(store, "tiny")
+    maps = Path("/proc/self/maps").read_text()
+    mapped = [line for line in maps.splitlines() if line.endswith("/tiny/1/weights.safetensors")]
+    assert bool(mapped) == isinstance(store, LocalStore), mapped
+    if mapped:  # private (p), never written back to the file
+        assert all(line.split()[1].endswith("p") for line in mapped)
+        with torch.inference_mode():  # inference reads them; a write would not reach the file
+            assert torch.isfinite(loaded.module.decode(torch.zeros(1, 4))).all()
 
 
 def test_manifest_records_every_file_with_its_sha256(store):
