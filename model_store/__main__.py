@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from model_store.errors import StoreError
-from model_store.location import HELP, open_store
+from model_store.location import DEFAULT_STORE, HELP, default_store, open_store
 from model_store.refs import DEFAULT_ALIAS, parse_ref
 
 
@@ -16,8 +15,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_store", description=__doc__)
     p.add_argument(
         "--store",
-        default=os.environ.get("AE_STORE_DIR", "models"),
-        help=f"the store: {HELP} (default: $AE_STORE_DIR or ./models)",
+        default=default_store(),
+        help=f"the store: {HELP} (default: $AE_STORE_DIR or ./{DEFAULT_STORE})",
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="names, versions and aliases")

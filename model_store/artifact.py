@@ -1,6 +1,6 @@
 """Models as artifacts: torch modules to files (safetensors, never pickle) and back.
 
-Loading is defensive: checksums first (in `LocalStore.read`), then a
+Loading is defensive: checksums first (in `Store.read`, any backend), then a
 safetensors parse, then exact keys, shapes, dtypes and finite values, then a
 probe (a fixed input's output recorded at publish) so that weights of another
 model or seed are refused before anything serves them.
@@ -19,9 +19,9 @@ from torch import nn
 
 from autoencoders import ModelConfig, build_model, family_of
 from model_store.errors import CorruptArtifact
-from model_store.local import LocalStore
 from model_store.manifest import LATENTS_FILE, WEIGHTS_FILE, Manifest, Probe
 from model_store.refs import ModelRef, parse_ref
+from model_store.store import Store
 
 PROBE_SEED = 20240917
 PROBE_BATCH = 4
@@ -137,7 +137,7 @@ def serialize(module: nn.Module, latents: Mapping[str, torch.Tensor] | None) -> 
 
 
 def publish_model(
-    store: LocalStore,
+    store: Store,
     name: str,
     module: nn.Module,
     config: ModelConfig,
@@ -161,7 +161,7 @@ def publish_model(
     return store.publish(name, fields, files, aliases=aliases, promote_first=promote_first)
 
 
-def load_version(store: LocalStore, name: str, version: int) -> LoadedModel:
+def load_version(store: Store, name: str, version: int) -> LoadedModel:
     """A version ready to run, every file checked. On a local store the weights are mapped
     from their file, not copied: processes that load the same version share its pages."""
     content = store.read(name, version, leave=(WEIGHTS_FILE,))
@@ -241,7 +241,7 @@ def _check_latents(
                 )
 
 
-def load_model(store: LocalStore, ref: ModelRef | str) -> LoadedModel:
+def load_model(store: Store, ref: ModelRef | str) -> LoadedModel:
     """Resolve `name`, `name@alias` or `name@N` and load it, verified."""
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     return load_version(store, ref.name, store.resolve(ref))

@@ -10,6 +10,14 @@ from model_store.local import LocalStore
 from model_store.store import Store
 
 HELP = "a directory, file:///absolute/path or s3://bucket/prefix"
+# The store every entry point uses unless told otherwise (AE_STORE_DIR, --store).
+DEFAULT_STORE = "models"
+
+
+def default_store() -> str:
+    """$AE_STORE_DIR, else DEFAULT_STORE: the CLIs' default (the service's settings read the
+    same variable)."""
+    return os.environ.get("AE_STORE_DIR", DEFAULT_STORE)
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:

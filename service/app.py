@@ -24,7 +24,7 @@ from service.accept import BalancedLoop
 from service.batching import Batcher
 from service.connections import GuardedHttpProtocol, QuietDisconnects
 from service.dialects import Dialects
-from service.limits import AdmissionMiddleware, BodyLimitMiddleware
+from service.limits import AdmissionMiddleware, BodyLimitMiddleware, InFlight
 from service.memory import release_freed_memory
 from service.metrics import Metrics, MetricsMiddleware
 from service.registry import Registry
@@ -91,12 +91,21 @@ def _prepare(batcher: Batcher, graphs: str) -> Callable[[LoadedModel], None]:
     return warm
 
 
+def _alone(in_flight: InFlight) -> Callable[[], bool]:
+    """Whether a request is alone in this worker: one open connection at most (a client
+    calling in a loop) and no other request in flight. Both, because requests still unread
+    in their sockets are not in flight yet: under load, answering a batch empties the count,
+    and the next request read would run alone while the others wait for the loop."""
+    return lambda: GuardedHttpProtocol.open <= 1 and in_flight.count <= 1
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The app for `settings`; with `settings.shared_dir`, one of several worker processes
     that share it (`service.shared_dir`: metrics, readiness, connection counts)."""
     store = open_store(settings.store_dir)
     shared = SharedDir.of(settings.shared_dir)
     metrics = Metrics(shared)
+    in_flight = InFlight()  # counted by admission, asked by the batcher
     batcher = Batcher(
         settings.max_batch,
         settings.max_batch_wait_ms / 1000,
@@ -107,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
         on_depth=metrics.queue_depth.set,
         search_in_background=True,  # /ready waits for no row-block search (cold start)
         on_searched=release_freed_memory,
+        inline_when=_alone(in_flight) if settings.inline_when_idle else None,
     )
     state = ServiceState(
         settings=settings,
@@ -188,6 +198,7 @@ def create_app(settings: Settings) -> FastAPI:
         AdmissionMiddleware,
         max_requests=settings.max_requests,
         timeout_s=settings.request_timeout_s,
+        in_flight=in_flight,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(health.HeadProbes)

@@ -9,6 +9,11 @@ pass, up to `max_rows`; each job's slice of the outputs goes back to its own req
 - **Adaptive wait.** The thread takes whatever is queued when it is free: a lone request on
   an idle server runs at once. Only when the previous batch held several requests (so the
   server is busy) does it wait up to `max_wait_s` for more to arrive.
+- **Inline when idle.** A request alone in its worker (`inline_when`: no other request in
+  flight; nothing queued, no batch running) whose forward pass took under INLINE_MAX_S the
+  last time runs on the event loop's thread itself: no hand-off to the inference thread and
+  back (one connection's usual case). The same code runs it, so the same bits come back; a
+  slower pass goes to the thread, and the loop is held only when nobody else waits on it.
 - **Isolation.** `prepare` and `finish` run per job: a bad image fails its own request only.
   If a batched forward pass raises, each job is rerun alone so that only its culprit fails.
 - **The same answer alone or batched**: batches are padded to each model's row block
@@ -75,6 +80,9 @@ def _pad(inputs: Tensors, rows: int, block: int) -> Tensors:
     )
 
 
+INLINE_MAX_S = 0.002  # the longest pass run on the event loop's thread (see "Inline when idle")
+
+
 class Batcher:
     def __init__(
         self,
@@ -87,6 +95,7 @@ class Batcher:
         on_depth: Callable[[int], None] | None = None,
         search_in_background: bool = False,
         on_searched: Callable[[], None] | None = None,
+        inline_when: Callable[[], bool] | None = None,
     ) -> None:
         self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
         self.invariant = invariant
@@ -108,6 +117,10 @@ class Batcher:
         self._on_batch = on_batch or (lambda operation, rows, requests: None)
         self._on_depth = on_depth or (lambda depth: None)
         self._thread: threading.Thread | None = None
+        self.inline_when = inline_when  # None: never inline
+        self._busy = False  # a batch is running (on the thread, or inline)
+        # (id(model), operation, padded rows) -> seconds its last pass took
+        self._pass_s: dict[tuple[int, Operation, int], float] = {}
 
     # -- the request side (event loop)
 
@@ -128,13 +141,41 @@ class Batcher:
                 raise Overloaded(
                     f"{len(self._queue)} requests are waiting for inference; retry shortly"
                 )
-            self._queue.append(job)
-            self._on_depth(len(self._queue))
-            self._cond.notify()
+            inline = self.inline_when is not None and not self._busy and not self._queue
+            if inline and self._quick(job) and self.inline_when():
+                self._busy = True
+            else:
+                inline = False
+                self._queue.append(job)
+                self._on_depth(len(self._queue))
+                self._cond.notify()
+        if inline:
+            return self._run_inline(job)
         if deadline is None:
             return await job.future
         # On timeout the future is cancelled, so the thread skips or discards the job.
         return await asyncio.wait_for(job.future, max(deadline - time.monotonic(), 0))
+
+    def _quick(self, job: Job) -> bool:
+        block = self._block(job)
+        padded = job.rows + (-job.rows % block)
+        return self._pass_s.get((id(job.model), job.operation, padded), 1.0) < INLINE_MAX_S
+
+    def _run_inline(self, job: Job) -> Any:
+        """A lone job on the calling thread, by the code the inference thread runs."""
+        try:
+            [(_, ok, value)] = self._run_batch([job])
+        except Exception as exc:  # a bug here must fail this request, not the loop
+            log.exception("inline pass failed")
+            ok, value = False, exc
+        finally:
+            with self._cond:
+                self._busy = False
+                if self._queue:
+                    self._cond.notify()
+        if not ok:
+            raise value
+        return value
 
     # -- the inference thread
 
@@ -211,6 +252,8 @@ class Batcher:
 
     def _forget(self, key: int) -> None:
         self._blocks.pop(key, None)
+        for timed in [k for k in list(self._pass_s) if k[0] == key]:
+            self._pass_s.pop(timed, None)
         for graph_key in [k for k in list(self._graphs) if k[0] == key]:
             self._graphs.pop(graph_key, None)
 
@@ -257,6 +300,7 @@ class Batcher:
                     break
                 self._cond.wait(left)
             self._on_depth(len(self._queue))
+            self._busy = True
         self._last_requests = len(batch)
         return batch
 
@@ -279,6 +323,8 @@ class Batcher:
         except Exception as exc:  # a bug here must fail these requests, not the thread
             log.exception("inference thread: a batch failed")
             done = [(job, False, exc) for job in batch]
+        with self._cond:  # idle again before any answer wakes its loop (see _quick)
+            self._busy = False
         # One wake-up of each event loop for the whole batch.
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, bool, Any]]] = {}
         for job, ok, value in done:
@@ -305,7 +351,9 @@ class Batcher:
         try:
             with torch.inference_mode():
                 inputs = _pad(_concat([inputs for _, inputs in ready]), rows, self._block(first))
+                started = time.perf_counter()
                 outputs = self._graph(first.model, first.operation)(first.model, *inputs)
+                took = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001
             if len(ready) == 1:
                 return [*done, (first, False, exc)]
@@ -314,6 +362,9 @@ class Batcher:
                 done += self._run_batch([_prepared(job, inputs)])
             return done
         self._on_batch(getattr(first.operation, "__name__", "op"), rows, len(jobs))
+        if id(first.model) in self._blocks or not self.invariant:  # a model still served
+            padded = next(t for t in inputs if t is not None).shape[0]
+            self._pass_s[(id(first.model), first.operation, padded)] = took
         start = 0
         for job in jobs:
             try:

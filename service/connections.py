@@ -58,6 +58,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     max_header_bytes = 16 * 1024
     header_timeout_s = 10.0
     max_connections = 1000
+    open = 0  # connections open in this worker: the batcher runs inline only for a lone one
 
     @classmethod
     def configure(
@@ -74,6 +75,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        GuardedHttpProtocol.open += 1
         super().connection_made(transport)
         if len(self.connections) > self.max_connections:
             detail = (f"this worker holds {self.max_connections} open connections "
@@ -83,6 +85,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        GuardedHttpProtocol.open -= 1
         self._cancel_head_timer()
         super().connection_lost(exc)
 

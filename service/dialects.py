@@ -37,7 +37,7 @@ from service import problems
 from service.limits import BodyTooLarge
 from service.png_answers import PngAnswer
 from service.problems import problem
-from service.schemas import MAX_BATCH
+from service.schemas import MAX_ITEMS
 from service.state import RequestContext, ServiceState, require_api_key
 
 IMAGE_ROUTES = {"/encode", "/reconstruct", "/score", "/edit-attribute", "/interpolate"}
@@ -191,7 +191,7 @@ class Dialects:
         names = FILE_FIELDS.get(path, ("images",))
         request = Request(scope, receive)
         try:
-            form = await request.form(max_files=MAX_BATCH, max_fields=32,
+            form = await request.form(max_files=MAX_ITEMS, max_fields=32,
                                       max_part_size=self.max_part_bytes)  # fmt: skip
         except BodyTooLarge:
             raise

@@ -47,28 +47,42 @@ def deadline(scope: Scope) -> float | None:
     return scope.get("state", {}).get("deadline")
 
 
+class InFlight:
+    """The requests in flight in this worker: admission counts them, the batcher asks
+    whether one is alone (`service.batching`: inline when idle)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class AdmissionMiddleware:
-    def __init__(self, app: ASGIApp, max_requests: int, timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_requests: int,
+        timeout_s: float | None,
+        in_flight: InFlight | None = None,
+    ) -> None:
         self.app, self.max_requests, self.timeout_s = app, max_requests, timeout_s
-        self.in_flight = 0
+        self.counter = in_flight or InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNCOUNTED:
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_requests:
-            detail = f"{self.in_flight} requests are in flight in this worker; retry shortly"
+        if self.counter.count >= self.max_requests:
+            detail = f"{self.counter.count} requests are in flight in this worker; retry shortly"
             await send_problem(send, scope, 503, detail, [(b"retry-after", b"1")])
             return
         if self.timeout_s:
             ends = time.monotonic() + self.timeout_s
             scope.setdefault("state", {})["deadline"] = ends
             receive = _body_by(receive, ends, self.timeout_s)
-        self.in_flight += 1  # one event loop per worker: no lock needed
+        self.counter.count += 1  # one event loop per worker: no lock needed
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self.counter.count -= 1
 
 
 class BodyTimeout(HTTPException):

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from model_store.refs import NAME_REGEX, SELECTOR_REGEX
 
-MAX_BATCH = 64
+# Images or codes one request may carry (not AE_MAX_BATCH: the rows of one forward pass,
+# which may hold several requests).
+MAX_ITEMS = 64
 MAX_SAMPLES = 64
 MAX_PER_LABEL = 16
 MAX_LATENT_ABS = 1000.0
@@ -63,14 +65,14 @@ class Request(BaseModel):
 
 
 class ImagesRequest(Request):
-    images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
+    images: list[ImageB64] = Field(min_length=1, max_length=MAX_ITEMS)
     labels: list[Label] | None = Field(
-        None, max_length=MAX_BATCH, description="one class per image; conditional models only"
+        None, max_length=MAX_ITEMS, description="one class per image; conditional models only"
     )
 
 
 class ScoreRequest(Request):
-    images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
+    images: list[ImageB64] = Field(min_length=1, max_length=MAX_ITEMS)
     fpr: float | None = Field(
         None, ge=0.001, le=0.5, allow_inf_nan=False,
         description="false-positive rate the outlier threshold is set for; default: the "
@@ -83,12 +85,12 @@ class ScoreRequest(Request):
 class DecodeRequest(Request):
     codes: list[Code] = Field(
         min_length=1,
-        max_length=MAX_BATCH,
+        max_length=MAX_ITEMS,
         description="one code per image, each of the model's latent size, "
         f"values within ±{MAX_LATENT_ABS:g}",
     )
     labels: list[Label] | None = Field(
-        None, max_length=MAX_BATCH, description="conditional models only"
+        None, max_length=MAX_ITEMS, description="conditional models only"
     )
 
 
@@ -127,7 +129,7 @@ class AttributeEdit(BaseModel):
 
 
 class EditRequest(Request):
-    images: list[ImageB64] = Field(min_length=1, max_length=MAX_BATCH)
+    images: list[ImageB64] = Field(min_length=1, max_length=MAX_ITEMS)
     edits: list[AttributeEdit] = Field(
         min_length=1, max_length=8,
         description='a list of {"attribute", "strength"}, or an object of attribute: strength '

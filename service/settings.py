@@ -8,13 +8,14 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model_store.images import MAX_IMAGE_PIXELS
+from model_store.location import DEFAULT_STORE
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AE_", extra="ignore")
 
     store_dir: str = Field(
-        "models", description="model store: a directory, file:///path or s3://bucket/prefix"
+        DEFAULT_STORE, description="model store: a directory, file:///path or s3://bucket/prefix"
     )
     default_model: str = Field(
         "mnist-vae", description="serves /encode /decode /reconstruct /sample"
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
         True,
         description="pad forward passes so that an answer never depends on the requests "
         "batched with it (bit for bit); false: faster lone requests, last-bit differences",
+    )
+    inline_when_idle: bool = Field(
+        True,
+        description="a lone request on an idle worker whose pass is known to take under 2 ms "
+        "runs on the event loop's thread, without the hand-off to the inference thread",
     )
     graphs: Literal["eager", "trace"] = Field(
         "eager",

@@ -11,6 +11,7 @@ import time
 from pydantic import ValidationError
 
 from model_store import StoreError, open_store
+from model_store.location import DEFAULT_STORE, default_store
 from model_store.location import HELP as STORE_HELP
 from trainer import distributed
 from trainer.bootstrap import GROUPS, bootstrap
@@ -27,8 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--store",
-        default=os.environ.get("AE_STORE_DIR", "models"),
-        help=f"the model store: {STORE_HELP} (default: $AE_STORE_DIR or ./models)",
+        default=default_store(),
+        help=f"the model store: {STORE_HELP} (default: $AE_STORE_DIR or ./{DEFAULT_STORE})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     sub = p.add_subparsers(dest="command", required=True)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body, Depends, Response
 from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
-from service.codec import decode_images, encode_pngs
+from service.codec import decode_base64, decode_image, decode_images, encode_pngs
 from service.dialects import RawRoute, upload_docs
 from service.errors import InvalidInput
 from service.graphs import Tensors
@@ -273,10 +273,14 @@ async def interpolate(
         ends.append(out[0])
         return out
 
-    await state.run(
-        model, inference.encode, 2,
-        lambda: (request_images(model, [body.start, body.end], state), None), keep_codes,
-    )  # fmt: skip
+    def both_ends() -> Tensors:  # each end's error names its own field
+        spec, limit = model.manifest.input, state.settings.max_image_pixels
+        return torch.stack([
+            decode_image(decode_base64(text, ("body", key)), spec, limit, ("body", key))
+            for key, text in (("start", body.start), ("end", body.end))
+        ]), None  # fmt: skip
+
+    await state.run(model, inference.encode, 2, both_ends, keep_codes)
     path = interpolate_codes(ends[0][0], ends[0][1], body.steps)
     return await state.infer(
         model, inference.decode, body.steps, lambda: (path, None),

@@ -23,7 +23,7 @@ from service.codec import decode_image
 from service.errors import ImageTooLarge, InvalidImage, InvalidInput, InvalidTensor
 from service.graphs import Tensors
 from service.routes.health import not_ready_reason
-from service.schemas import MAX_BATCH, MAX_LATENT_ABS, Problem
+from service.schemas import MAX_ITEMS, MAX_LATENT_ABS, Problem
 from service.state import RequestContext, State, require_api_key
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -212,7 +212,7 @@ async def _infer(state: State, request: Request, model_name: str, version: str |
     sig = v2.signature(model.manifest, operation)
     spec = model.manifest.input
     parsed = codec.parse_request(
-        await request.body(), request.headers.get(codec.HEADER_LENGTH), sig, MAX_BATCH,
+        await request.body(), request.headers.get(codec.HEADER_LENGTH), sig, MAX_ITEMS,
         spec.value_range, MAX_LATENT_ABS,
     )  # fmt: skip
     labels = parsed.inputs.get("labels")  # the signature has it exactly when it is needed

@@ -79,6 +79,10 @@ def test_interpolate_walks_from_one_image_to_the_other(client):
     assert np.allclose(codes[0], codes[-1], atol=1e-5)
     digits = client.post("/interpolate", json={"start": DIGIT_7, "end": DIGIT_7, "steps": 2}).json()
     assert digits["model"] == "mnist-vae" and len(digits["images"]) == 2
+    # A bad end is reported at its own field, not as the second of some "images".
+    bad = client.post("/interpolate", json={"start": DIGIT_7, "end": "bm90IGFuIGltYWdl"})
+    assert bad.status_code == 415, bad.text
+    assert [e["loc"] for e in bad.json()["errors"]] == [["body", "end"]]
 
 
 def test_plain_face_autoencoder_samples_new_faces(client):

@@ -192,6 +192,38 @@ def test_a_model_serves_at_once_and_gives_the_same_bits_before_and_after_its_blo
     assert not b._searcher.is_alive()  # stop waits for the search: no exit inside torch
 
 
+def test_a_lone_quick_request_on_an_idle_worker_runs_inline_with_the_same_bits(monkeypatch):
+    """Once a pass is known to be quick, a lone request on an idle batcher runs on the
+    caller's thread (no hand-off) and gets the bits the inference thread gives; a pass
+    known to be slow always goes to the thread."""
+    b = Batcher(max_rows=32, max_wait_s=0.05, max_waiting=64, threads=1, inline_when=lambda: alone)
+    alone = True
+    b.start()
+    try:
+        model = loaded(CONV_VAE)
+        b.prepare_model(model, inference.examples(model, b.max_rows), graphs=False)
+        x = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(3))
+
+        def ask() -> tuple[torch.Tensor, str]:
+            def finish(out):
+                return out[0], threading.current_thread().name
+            return asyncio.run(b.submit(model, inference.reconstruct, 1, lambda: (x, None),
+                                        finish))  # fmt: skip
+
+        monkeypatch.setattr("service.batching.INLINE_MAX_S", 1.0)  # however busy this machine
+        first, where_first = ask()  # nothing known yet: the inference thread, which times it
+        second, where_second = ask()
+        assert (where_first, where_second) == ("inference", threading.current_thread().name)
+        assert torch.equal(first, second)
+        alone = False  # another request in flight in this worker: the thread
+        assert ask()[1] == "inference"
+        alone = True
+        monkeypatch.setattr("service.batching.INLINE_MAX_S", 0.0)  # every pass now "slow"
+        assert ask()[1] == "inference"
+    finally:
+        b.stop()
+
+
 def test_a_prepared_model_that_nobody_serves_is_freed(batcher):
     """A version swapped out by a promote, or evicted from the cache, must leave memory: its
     traced graphs must not keep it alive."""
