@@ -75,9 +75,7 @@ def sha256_of_descriptor(fd: int, chunk: int = 1 << 20) -> str:
 
 def read_plain_file(root: Path, path: Path, limit: int | None = None) -> bytes:
     """The bytes of a plain file under root, refusing more than `limit` bytes."""
-    checked(root, path, want_dir=False)
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as f:
+    with os.fdopen(open_plain_file(root, path), "rb") as f:
         data = f.read(limit + 1) if limit else f.read()
     if limit and len(data) > limit:
         raise CorruptArtifact(f"larger than {limit} bytes", str(path))

@@ -46,6 +46,7 @@ from model_store.store import (
     MAX_MANIFEST_BYTES,
     AliasChange,
     Store,
+    check_digest,
     check_version,
     dump_aliases,
     parse_aliases,
@@ -131,8 +132,7 @@ class LocalStore(Store):
         except FileNotFoundError as exc:
             raise CorruptArtifact("missing file listed in the manifest", where) from exc
         try:
-            if sha256_of_descriptor(fd) != digest:
-                raise CorruptArtifact("sha256 does not match the manifest", where)
+            check_digest(sha256_of_descriptor(fd), digest, where)
             yield str(PROC_FDS / str(fd))
         finally:
             os.close(fd)

@@ -37,6 +37,12 @@ class VersionContent:
     files: Mapping[str, bytes]
 
 
+def check_digest(actual: str, listed: str, where: str) -> None:
+    """A file's sha256 against the one its manifest lists (every backend, every reader)."""
+    if actual != listed:
+        raise CorruptArtifact("sha256 does not match the manifest", where)
+
+
 def parse_aliases(raw: bytes, where: str) -> dict[str, int]:
     try:
         data = json.loads(raw)
@@ -202,8 +208,7 @@ class Store(ABC):
             data = self._read_version_file(name, version, rel)
         except FileNotFoundError as exc:
             raise CorruptArtifact("missing file listed in the manifest", where) from exc
-        if sha256(data) != digest:
-            raise CorruptArtifact("sha256 does not match the manifest", where)
+        check_digest(sha256(data), digest, where)
         return data
 
     def publish(
