@@ -16,11 +16,9 @@ pass, up to `max_rows`; each job's slice of the outputs goes back to its own req
   slower pass goes to the thread, and the loop is held only when nobody else waits on it.
 - **Isolation.** `prepare` and `finish` run per job: a bad image fails its own request only.
   If a batched forward pass raises, each job is rerun alone so that only its culprit fails.
-- **The same answer alone or batched**: batches are padded to each model's row block
-  (`service.graphs`); operations run eagerly, or as traced graphs with AE_GRAPHS=trace.
-  With `search_in_background`, a new model serves at once with a block of `max_rows` (every
-  pass one fixed shape: the bits the search's block gives too, only slower) while its own
-  thread searches the smaller block; a cold start then waits for no search.
+- **The same answer alone or batched**: batches are padded to each model's row block;
+  operations run eagerly, or as traced graphs with AE_GRAPHS=trace. What the batcher knows
+  per model (graphs, row block, its search, pass times) is `service.preparation`'s.
 - **Bounded.** At most `max_waiting` jobs wait; past that `submit` raises `Overloaded` at
   once (503 with Retry-After) instead of growing a queue. A job whose deadline has passed
   while it waited is dropped without running (its request has had its 504).
@@ -31,10 +29,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import queue
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +38,8 @@ from typing import Any
 import torch
 
 from service.errors import Overloaded
-from service.graphs import Operation, Tensors, row_block, slice_rows, trace
+from service.graphs import Operation, Tensors, slice_rows
+from service.preparation import Preparations
 
 log = logging.getLogger("service.batching")
 
@@ -100,27 +97,17 @@ class Batcher:
         self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
         self.invariant = invariant
         self.threads = threads
-        self.search_in_background = search_in_background
-        self._on_searched = on_searched or (lambda: None)
-        # One thread searches row blocks, one model at a time (each runs 64-row batches), so
-        # its heap is reused rather than one per search.
-        self._searches: queue.SimpleQueue[tuple[weakref.ref, Operation, Tensors] | None] = (
-            queue.SimpleQueue()
-        )
-        self._searcher: threading.Thread | None = None
+        self.models = Preparations(self.max_rows, invariant, threads, search_in_background,
+                                   on_searched)  # fmt: skip
         self._queue: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._stopped = False
         self._last_requests = 1
-        self._blocks: dict[int, int] = {}  # id(model) -> row block, while the model lives
-        self._graphs: dict[tuple[int, Operation], Operation] = {}  # traced operations
         self._on_batch = on_batch or (lambda operation, rows, requests: None)
         self._on_depth = on_depth or (lambda depth: None)
         self._thread: threading.Thread | None = None
         self.inline_when = inline_when  # None: never inline
         self._busy = False  # a batch is running (on the thread, or inline)
-        # (id(model), operation, padded rows) -> seconds its last pass took
-        self._pass_s: dict[tuple[int, Operation, int], float] = {}
 
     # -- the request side (event loop)
 
@@ -157,9 +144,8 @@ class Batcher:
         return await asyncio.wait_for(job.future, max(deadline - time.monotonic(), 0))
 
     def _quick(self, job: Job) -> bool:
-        block = self._block(job)
-        padded = job.rows + (-job.rows % block)
-        return self._pass_s.get((id(job.model), job.operation, padded), 1.0) < INLINE_MAX_S
+        took = self.models.last_pass_s(job.model, job.operation, job.rows)
+        return took is not None and took < INLINE_MAX_S
 
     def _run_inline(self, job: Job) -> Any:
         """A lone job on the calling thread, by the code the inference thread runs."""
@@ -189,79 +175,13 @@ class Batcher:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(5)
-        # A process that exits inside a torch call on another thread aborts: let the row-block
-        # search under way (well under a second) end first.
-        if self._searcher is not None:
-            self._searches.put(None)
-            self._searcher.join(10)
+        self.models.stop()
 
     def prepare_model(
         self, model: Any, examples: dict[Operation, Tensors], graphs: bool = True
     ) -> None:
-        """Before `model` serves: with `graphs`, trace each operation on its example inputs
-        (`max_rows` rows); then find its row block with the first one, which must run every
-        layer (see `row_block`). A graph that fails stays eager, logged."""
-        started = time.perf_counter()
-        key = id(model)
-        weakref.finalize(model, self._forget, key)
-        with torch.inference_mode():
-            for operation, inputs in examples.items() if graphs else ():
-                try:
-                    self._graphs[(key, operation)] = trace(operation, model, inputs)
-                except Exception as exc:  # noqa: BLE001 - eager still works
-                    log.warning("%s stays eager for %s: %s", operation.__name__, model, exc)
-            if self.invariant and examples:
-                operation, inputs = next(iter(examples.items()))
-                graph = self._graph(model, operation)
-                if self.search_in_background:
-                    self._blocks[key] = self.max_rows  # until the search below ends
-                    self._searches.put((weakref.ref(model), graph, inputs))
-                    if self._searcher is None:
-                        self._searcher = threading.Thread(
-                            target=self._search_blocks, daemon=True, name="row-block search"
-                        )
-                        self._searcher.start()
-                else:
-                    self._blocks[key] = row_block(graph, model, inputs, self.max_rows)
-        log.info("prepared %s: %d graphs, row block %d (%.2fs)", getattr(model, "ref", model),
-                 sum(k == key for k, _ in self._graphs), self._blocks.get(key, 1),
-                 time.perf_counter() - started)  # fmt: skip
-
-    def _search_blocks(self) -> None:
-        """The row-block searches of models already serving with a block of max_rows."""
-        if self.threads:
-            torch.set_num_threads(self.threads)  # a new thread's OpenMP team: see _run
-        while (item := self._searches.get()) is not None and not self._stopped:
-            model_ref, graph, inputs = item
-            model = model_ref()
-            if model is None:  # evicted before its turn
-                continue
-            started = time.perf_counter()
-            try:
-                with torch.inference_mode():
-                    block = row_block(graph, model, inputs, self.max_rows)
-            except Exception:  # it keeps serving with max_rows
-                log.exception("row-block search failed for %s; it keeps %d", model, self.max_rows)
-                continue
-            if id(model) in self._blocks:  # not forgotten (evicted) meanwhile
-                self._blocks[id(model)] = block
-            log.info("row block of %s: %d (%.2fs)", getattr(model, "ref", model), block,
-                     time.perf_counter() - started)  # fmt: skip
-            del model, item, graph, inputs
-            self._on_searched()
-
-    def _forget(self, key: int) -> None:
-        self._blocks.pop(key, None)
-        for timed in [k for k in list(self._pass_s) if k[0] == key]:
-            self._pass_s.pop(timed, None)
-        for graph_key in [k for k in list(self._graphs) if k[0] == key]:
-            self._graphs.pop(graph_key, None)
-
-    def _graph(self, model: Any, operation: Operation) -> Operation:
-        return self._graphs.get((id(model), operation), operation)
-
-    def _block(self, job: Job) -> int:
-        return self._blocks.get(id(job.model), 1)
+        """Before `model` serves: its graphs and row block (`Preparations.prepare`)."""
+        self.models.prepare(model, examples, graphs)
 
     def _drop_expired(self) -> None:
         """Jobs past their deadline leave the queue unrun (called holding the condition)."""
@@ -350,9 +270,10 @@ class Batcher:
         first = jobs[0]
         try:
             with torch.inference_mode():
-                inputs = _pad(_concat([inputs for _, inputs in ready]), rows, self._block(first))
+                block = self.models.block(first.model)
+                inputs = _pad(_concat([inputs for _, inputs in ready]), rows, block)
                 started = time.perf_counter()
-                outputs = self._graph(first.model, first.operation)(first.model, *inputs)
+                outputs = self.models.graph(first.model, first.operation)(first.model, *inputs)
                 took = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001
             if len(ready) == 1:
@@ -362,9 +283,8 @@ class Batcher:
                 done += self._run_batch([_prepared(job, inputs)])
             return done
         self._on_batch(getattr(first.operation, "__name__", "op"), rows, len(jobs))
-        if id(first.model) in self._blocks or not self.invariant:  # a model still served
-            padded = next(t for t in inputs if t is not None).shape[0]
-            self._pass_s[(id(first.model), first.operation, padded)] = took
+        padded = next(t for t in inputs if t is not None).shape[0]
+        self.models.record_pass(first.model, first.operation, padded, took)
         start = 0
         for job in jobs:
             try:

@@ -133,13 +133,13 @@ def test_a_request_past_its_deadline_gets_504_and_its_forward_pass_is_not_run(st
         blocker = hold_inference(state, gate)
         await asyncio.sleep(0.05)  # the inference thread is held by the blocker
         ran: list[int] = []
-        real = state.batcher._graph
+        real = state.batcher.models.graph
 
         def counting(model, operation):
             graph = real(model, operation)
             return lambda *a: (ran.append(1), graph(*a))[1]
 
-        state.batcher._graph = counting
+        state.batcher.models.graph = counting
         try:
             late = await client.post("/reconstruct", json={"images": [png()]})
             body = is_problem(late, 504)
@@ -148,7 +148,7 @@ def test_a_request_past_its_deadline_gets_504_and_its_forward_pass_is_not_run(st
             gate.set()
             await blocker
             await asyncio.sleep(0.1)
-            state.batcher._graph = real
+            state.batcher.models.graph = real
         assert ran == [1]  # the blocker alone: the late request's rows never ran
         metrics = (await client.get("/metrics")).text
         assert "ae_deadline_exceeded_total 1.0" in metrics

@@ -174,9 +174,9 @@ def test_a_model_serves_at_once_and_gives_the_same_bits_before_and_after_its_blo
         release.acquire()
         # A first item whose "weakref" blocks until released, then reads as evicted: the
         # searcher is held while the model below is prepared and asked.
-        b._searches.put((lambda: release.acquire() and None, None, None))
+        b.models.searches.put((lambda: release.acquire() and None, None, None))
         b.prepare_model(model, inference.examples(model, b.max_rows), graphs=False)
-        assert b._blocks[id(model)] == 32  # serving before its search
+        assert b.models.blocks[id(model)] == 32  # serving before its search
 
         def ask() -> torch.Tensor:
             return asyncio.run(b.submit(model, inference.reconstruct, 3, lambda: (x, None),
@@ -185,11 +185,11 @@ def test_a_model_serves_at_once_and_gives_the_same_bits_before_and_after_its_blo
         before = ask()
         release.release()
         assert searched.wait(60)
-        assert b._blocks[id(model)] < 32  # this machine's kernels: a block of 4 (see above)
+        assert b.models.blocks[id(model)] < 32  # this machine's kernels: a block of 4 (see above)
         assert torch.equal(ask(), before)
     finally:
         b.stop()
-    assert not b._searcher.is_alive()  # stop waits for the search: no exit inside torch
+    assert not b.models.searcher.is_alive()  # stop waits for the search: no exit inside torch
 
 
 def test_a_lone_quick_request_on_an_idle_worker_runs_inline_with_the_same_bits(monkeypatch):
@@ -240,7 +240,7 @@ def test_a_prepared_model_that_nobody_serves_is_freed(batcher):
         del model, answer
     gc.collect()
     assert [r() for pair in refs for r in pair] == [None] * 6
-    assert batcher._graphs == {} and batcher._blocks == {}
+    assert batcher.models.graphs == {} and batcher.models.blocks == {}
 
 
 def test_with_graphs_off_operations_stay_eager_and_give_the_same_bits():
@@ -253,7 +253,7 @@ def test_with_graphs_off_operations_stay_eager_and_give_the_same_bits():
         b.start()
         try:
             b.prepare_model(model, inference.examples(model, b.max_rows), graphs)
-            assert bool(b._graphs) is graphs
+            assert bool(b.models.graphs) is graphs
             answers.append(asyncio.run(b.submit(model, inference.reconstruct, 3,
                                                 lambda: (x, None), lambda o: o)))  # fmt: skip
         finally:

@@ -99,8 +99,8 @@ def test_versions_swapped_out_or_evicted_leave_memory(tmp_path, graphs):
     alive = [ref() for ref in warmed if ref() is not None]
     assert len(warmed) >= 16
     assert len(alive) <= 2, [f"{m.manifest.name}@{m.manifest.version}" for m in alive]
-    assert len(batcher._blocks) == len(alive)  # what the batcher keeps per model goes too
-    assert len({key for key, _ in batcher._graphs}) == (len(alive) if graphs == "trace" else 0)
+    assert len(batcher.models.blocks) == len(alive)  # what the batcher keeps per model goes too
+    assert len({key for key, _ in batcher.models.graphs}) == (len(alive) if graphs == "trace" else 0)
 
 
 def test_a_poll_of_unmoved_aliases_reads_each_alias_file_once_and_lists_nothing(tmp_path):
