@@ -74,9 +74,10 @@ def wait_ready(
     raise SystemExit(f"{url} not ready in {timeout} s")
 
 
-def start_ours(store: Path, port: int, log: Path, env: dict[str, str]) -> subprocess.Popen:
+def start_ours(store: Path, port: int, log: Path, env: dict[str, str],
+               root: Path = ROOT) -> subprocess.Popen:  # fmt: skip
     cmd = [sys.executable, "-m", "service", "--port", str(port), "--store", str(store)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=root, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env={**os.environ, "AE_LOG_LEVEL": "warning", **env})  # fmt: skip
     wait_ready(f"http://127.0.0.1:{port}", proc)
     return proc
@@ -230,6 +231,9 @@ def main() -> None:
     p.add_argument("--env", action="append", default=[], help="AE_X=Y for our service")
     p.add_argument("--alt-env", action="append", default=[],
                    help="AE_X=Y: also serve ours with these, and compare (one digit)")  # fmt: skip
+    p.add_argument("--alt-root", type=Path,
+                   help="also serve ours from this checkout (say, `git worktree add /tmp/before "
+                        "HEAD~1`), and compare (one digit)")  # fmt: skip
     args = p.parse_args()
     store = args.store.resolve()
     aliases = json.loads((store / args.model / "aliases.json").read_text())
@@ -243,9 +247,11 @@ def main() -> None:
     procs = {"plain": start_plain(model_dir, ports["plain"], tmp / "plain.log"),
              "ours": start_ours(store, ports["ours"], tmp / "ours.log", env)}  # fmt: skip
     alt_env = dict(e.split("=", 1) for e in args.alt_env)
-    if alt_env:
+    alt = bool(alt_env or args.alt_root)
+    if alt:
         ports["alt"] = free_port()
-        procs["alt"] = start_ours(store, ports["alt"], tmp / "alt.log", {**env, **alt_env})
+        procs["alt"] = start_ours(store, ports["alt"], tmp / "alt.log", {**env, **alt_env},
+                                  (args.alt_root or ROOT).resolve())  # fmt: skip
     base = {k: f"http://127.0.0.1:{v}" for k, v in ports.items()}
     # (server, body) -> URL: each row of the table is one of these
     v2_path = f"/v2/models/{args.model}.reconstruct/infer"
@@ -253,10 +259,10 @@ def main() -> None:
                ("ours", "one"): base["ours"] + "/reconstruct",
                ("ours", "png"): base["ours"] + f"/reconstruct?model={args.model}",
                ("ours", "v2"): base["ours"] + v2_path}  # fmt: skip
-    if alt_env:
+    if alt:
         targets["alt", "one"] = base["alt"] + "/reconstruct"
     levels = [int(x) for x in args.levels.split(",")]
-    batch_levels = [int(x) for x in args.batch_connections.split(",")]
+    batch_levels = [int(x) for x in args.batch_connections.split(",") if x]
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
     try:
         for (name, body), url in targets.items():  # warm up, and check each answers 200
@@ -270,7 +276,7 @@ def main() -> None:
                         wrk(targets[name, body], scripts[body], c, args.seconds)
                     )
             for bc in batch_levels:
-                for name in ("plain", "ours", *(["alt"] if alt_env else [])):
+                for name in ("plain", "ours", *(["alt"] if alt else [])):
                     runs.setdefault((name, "batch", bc), []).append(
                         wrk(targets[name, "one"], scripts["batch"], bc, args.seconds)
                     )
@@ -322,8 +328,10 @@ def main() -> None:
         print(f"| {c} | {row['one_rps']:,.0f} | {row['png_rps']:,.0f} "
               f"| **{row['png_ratio']:.2f}** | {row['v2_rps']:,.0f} "
               f"| **{row['v2_ratio']:.2f}** | {lat} | {row['errors']} |")  # fmt: skip
-    if alt_env:
-        print(f"\nours against ours with {args.alt_env} (one digit, medians of {args.runs} runs)\n")
+    if alt:
+        what = " and ".join([*([str(args.alt_env)] if alt_env else []),
+                             *([f"the code in {args.alt_root}"] if args.alt_root else [])])
+        print(f"\nours against ours with {what} (one digit, medians of {args.runs} runs)\n")
         print("| connections | ours req/s | alt req/s | alt/ours | p50 / p99 ms ours | alt |")
         print("| --- | --- | --- | --- | --- | --- |")
         for c in levels:

@@ -91,6 +91,45 @@ def test_the_error_table(store):
     run(app_for(store), check)
 
 
+def test_a_json_body_that_validates_skips_the_router_and_gets_the_routers_answer(store):
+    """service.dialects hands a valid JSON body to the route's own function; what it answers
+    is what FastAPI's router answers for the same request (here: the same images sent as a
+    form, which goes through the router), and an invalid body still gets the router's 422."""
+    import base64
+
+    app = app_for(store, api_key="k")
+    key = {"x-api-key": "k"}
+
+    async def check(client: httpx.AsyncClient, _state) -> None:
+        import fastapi.routing
+
+        real, routed = fastapi.routing.solve_dependencies, []
+
+        async def counting(*args, **kwargs):
+            routed.append(kwargs["request"].url.path)
+            return await real(*args, **kwargs)
+
+        fastapi.routing.solve_dependencies = counting  # what FastAPI's router runs per request
+        try:
+            fast = await client.post("/reconstruct", json={"images": [png(value=200)]}, headers=key)
+            assert fast.status_code == 200 and routed == []
+            form = await client.post("/reconstruct", headers=key, files={
+                "images": ("d.png", base64.b64decode(png(value=200)), "image/png")})  # fmt: skip
+            assert form.status_code == 200 and routed == ["/reconstruct"]
+            assert fast.json() == form.json()
+            invalid = await client.post("/reconstruct", json={"images": []}, headers=key)
+            body = is_problem(invalid, 422)
+            assert body["errors"][0]["loc"] == ["body", "images"] and len(routed) == 2
+        finally:
+            fastapi.routing.solve_dependencies = real
+        denied = await client.post("/reconstruct", json={"images": [png()]})
+        is_problem(denied, 401)  # a valid body is still checked for its key
+        metrics = (await client.get("/metrics", headers=key)).text
+        assert 'endpoint="/reconstruct"' in metrics
+
+    run(app, check)
+
+
 def test_a_body_past_the_limit_gets_413_and_an_image_past_the_pixel_limit_too(store):
     async def check(client: httpx.AsyncClient, _state) -> None:
         big = {"images": [png()] * 40}  # about 4 KB
