@@ -159,3 +159,27 @@ def test_clients_that_go_away_mid_request_leave_no_traceback(guarded):
     assert _answer(sock)[0] == 200
     log = guarded.log.read_text()
     assert "Traceback" not in log and "Exception in ASGI application" not in log, log[-3000:]
+
+
+def test_a_100_continue_comes_before_the_body_and_a_head_answer_arrives_whole(guarded):
+    """A client that asks `Expect: 100-continue` gets its 100 before it sends the body (curl
+    asks it for large bodies), and a HEAD answer (a head, no body bytes) arrives, on one
+    keep-alive connection that then answers the next request."""
+    sock = _connect(guarded)
+    try:
+        body = json.dumps({"codes": [[0.0] * 20]}).encode()
+        sock.sendall(b"POST /decode HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"expect: 100-continue\r\ncontent-length: " + str(len(body)).encode()
+                     + b"\r\n\r\n")  # fmt: skip
+        sock.settimeout(5)
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(body)
+        status, answer = _answer(sock)
+        assert status == 200 and json.loads(answer)["images"]
+        sock.sendall(b"HEAD /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        head = sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200 ") and head.endswith(b"\r\n\r\n")
+        sock.sendall(HEALTH)
+        assert _answer(sock)[0] == 200
+    finally:
+        sock.close()
