@@ -3,7 +3,8 @@
     .venv/bin/python bench/graph_machinery.py [--models mnist-vae,faces-ae-conv] [--calls 200]
 
 For the default models' architectures (random weights; the face models at their 3x45x45 input),
-`reconstruct` (the operation that runs every layer) at batch 1, 16 and 64 is run four ways:
+`reconstruct` (the operation that runs every layer) at batch 1, 4 (the padded pass of a lone
+digit), 16 and 64 is run four ways:
 
 - **eager**: the Python module under `torch.inference_mode`;
 - **trace**: `torch.jit.trace`, what the service runs today (`service.graphs.trace`);
@@ -45,7 +46,7 @@ from tests.model_store.conftest import fields  # noqa: E402
 from trainer.bootstrap import FACES, MNIST  # noqa: E402
 
 SPECS = {spec.name: spec for spec in (*MNIST, *FACES)}
-BATCHES = (1, 16, 64)
+BATCHES = (1, 4, 16, 64)  # 4: the pass a lone MNIST digit pays (its row block)
 WAYS = ("eager", "trace", "compile", "export")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from model_store.errors import StoreError
@@ -15,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_store", description=__doc__)
     p.add_argument(
         "--store",
-        default=default_store(),
+        default=default_store(os.environ),
         help=f"the store: {HELP} (default: $AE_STORE_DIR or ./{DEFAULT_STORE})",
     )
     sub = p.add_subparsers(dest="command", required=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from urllib.parse import unquote, urlparse
 
 from model_store.errors import InvalidName
@@ -14,10 +15,14 @@ HELP = "a directory, file:///absolute/path or s3://bucket/prefix"
 DEFAULT_STORE = "models"
 
 
-def default_store() -> str:
-    """$AE_STORE_DIR, else DEFAULT_STORE: the CLIs' default (the service's settings read the
-    same variable)."""
-    return os.environ.get("AE_STORE_DIR", DEFAULT_STORE)
+STORE_VARIABLE = "AE_STORE_DIR"
+
+
+def default_store(environ: Mapping[str, str]) -> str:
+    """The CLIs' default store, given their environment: $AE_STORE_DIR, else DEFAULT_STORE
+    (the service's settings read the same variable). The entry points own the environment:
+    no library module reads it."""
+    return environ.get(STORE_VARIABLE, DEFAULT_STORE)
 
 
 def is_url(location: str | os.PathLike[str]) -> bool:

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--store",
-        default=default_store(),
+        default=default_store(os.environ),
         help=f"the model store: {STORE_HELP} (default: $AE_STORE_DIR or ./{DEFAULT_STORE})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             spec, wanted = spec_from_args(args)
             data = load(wanted, seed=spec.training.seed, progress=not args.quiet)
-            group, device = distributed.start(spec.device)
+            group, device = distributed.start(os.environ, spec.device)
             try:
                 m = run(spec, data, store, not args.quiet, group, device)
             finally:

@@ -12,7 +12,7 @@ publishes. Without torchrun's variables, a lone process: nothing changes.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -56,12 +56,13 @@ class Group:
 LONE = Group()
 
 
-def start(device_request: str = "auto") -> tuple[Group, torch.device]:
-    """Join torchrun's group if launched by it; the group and this process's device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+def start(environ: Mapping[str, str], device_request: str = "auto") -> tuple[Group, torch.device]:
+    """Join torchrun's group if launched by it (its WORLD_SIZE, RANK and LOCAL_RANK in the
+    entry point's `environ`); the group and this process's device."""
+    world = int(environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return LONE, pick_device(device_request)
-    group = Group(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    group = Group(int(environ["RANK"]), world, int(environ.get("LOCAL_RANK", "0")))
     device = pick_device(device_request)
     if device.type == "cuda":  # one GPU per process, by its local rank
         device = torch.device("cuda", group.local_rank)
