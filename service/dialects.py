@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -39,6 +37,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import problems
+from service.dialect_routes import RAW_TYPES, RawRoute
 from service.limits import BodyTooLarge
 from service.png_answers import PngAnswer
 from service.problems import problem
@@ -47,7 +46,6 @@ from service.state import RequestContext, ServiceState, require_api_key
 
 IMAGE_ROUTES = {"/encode", "/reconstruct", "/score", "/edit-attribute", "/interpolate"}
 JSON_ROUTES = {"/decode", "/sample", "/cvae-sample"}
-RAW_TYPES = ("image/png", "image/jpeg")
 FILE_FIELDS = {"/interpolate": ("start", "end")}
 EXAMPLE = (
     "send JSON (content-type: application/json, images as base64 PNG), or files as "
@@ -104,24 +102,6 @@ async def _no_more() -> Message:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-@dataclass(frozen=True)
-class RawRoute:
-    """What a route that takes a raw image body needs: its function (called as FastAPI
-    would, with the request's context and its validated body), its body's schema, and the
-    route itself (for the metrics' label)."""
-
-    handle: Callable[[RequestContext, Any], Awaitable[Any]]
-    schema: type[BaseModel]
-    route: Any
-
-    @classmethod
-    def table(cls, router: Any, handlers: dict[str, tuple[Any, type[BaseModel]]]
-              ) -> dict[str, RawRoute]:  # fmt: skip
-        """{path: RawRoute} for a router's routes given (handler, schema) by path."""
-        routes = {route.path: route for route in router.routes}
-        return {path: cls(fn, schema, routes[path]) for path, (fn, schema) in handlers.items()}
 
 
 class Dialects:
@@ -296,30 +276,3 @@ class Dialects:
         await send({"type": "http.response.start", "status": status,
                     "headers": response.raw_headers})  # fmt: skip
         await send({"type": "http.response.body", "body": response.body})
-
-
-def upload_docs(files: tuple[str, ...] = ("images",), raw: bool = True) -> dict[str, Any]:
-    """The OpenAPI of a route's other ways in (file picker in /docs) and of its PNG answer."""
-    props: dict[str, Any] = {
-        name: {"type": "string", "format": "binary"} for name in files
-    } if files != ("images",) else {
-        "images": {"type": "array", "items": {"type": "string", "format": "binary"},
-                   "description": "one or more PNG or JPEG files"},
-    }  # fmt: skip
-    props.update({
-        "model": {"type": "string", "description": "model name (default: the route's)"},
-        "version": {"type": "string", "description": "a version number or an alias"},
-        "labels": {"type": "string", "description": "JSON list, conditional models: [3, 7]"},
-    })  # fmt: skip
-    form = {"type": "object", "properties": props, "required": list(files)}
-    content: dict[str, Any] = {"multipart/form-data": {"schema": form}}
-    if raw:
-        for kind in RAW_TYPES:
-            content[kind] = {"schema": {"type": "string", "format": "binary"}}
-    return {
-        "requestBody": {"content": content},
-        "responses": {"200": {"content": {"image/png": {
-            "schema": {"type": "string", "format": "binary"},
-        }}, "description": "JSON by default; with accept: image/png the image itself (several: "
-            "one grid), model and version in X-Model and X-Model-Version"}},
-    }  # fmt: skip

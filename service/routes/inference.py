@@ -16,7 +16,7 @@ from autoencoders.latent import interpolate as interpolate_codes
 from model_store import LoadedModel
 from service import examples, inference
 from service.codec import decode_base64, decode_image, decode_images, encode_pngs
-from service.dialects import RawRoute, upload_docs
+from service.dialect_routes import RawRoute, upload_docs
 from service.errors import InvalidInput
 from service.graphs import Tensors
 from service.schemas import (

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Response
 from autoencoders import family_of, scoring
 from service import examples, inference
 from service.codec import encode_pngs
-from service.dialects import RawRoute, upload_docs
+from service.dialect_routes import RawRoute, upload_docs
 from service.graphs import Tensors
 from service.routes.inference import ERRORS, request_images, served
 from service.schemas import ImageScore, ScoreRequest, ScoreResponse
