@@ -13,6 +13,7 @@ BACKBONES = ("linear", "conv")
 ACTIVATIONS = ("relu", "silu")
 NORMS = ("none", "batch")
 UPSAMPLES = ("transposed", "nearest")
+MAX_SHARPNESS = 8.0
 
 
 def _setting(default: Any, about: str, choices: tuple[str, ...] = (), fitted: bool = False):
@@ -57,6 +58,12 @@ class ModelConfig:
     prior_components: int = _setting(
         0, "VAE/CVAE: learn a mixture of this many Gaussians as the prior (0: N(0, I))"
     )
+    # A Bernoulli decoder's mean of grey pixels is greyer than the images it learned, and so
+    # blurred; its images are drawn sharper, as grey as the training images (set at publish,
+    # autoencoders.vae.matching_sharpness). 1: the mean itself (versions published before).
+    sharpness: float = _setting(
+        1.0, "VAE/CVAE: images are sigmoid(sharpness x decoder logits)", fitted=True
+    )
 
     def __post_init__(self) -> None:
         from autoencoders.families import FAMILY_TABLE  # the table imports the modules
@@ -83,6 +90,10 @@ class ModelConfig:
             raise ValueError("hidden and decoder_hidden widths must be positive")
         if self.prior_components < 0:
             raise ValueError(f"prior_components must be 0 or more, got {self.prior_components}")
+        if not 1.0 <= self.sharpness <= MAX_SHARPNESS:
+            raise ValueError(f"sharpness must be 1 to {MAX_SHARPNESS}, got {self.sharpness}")
+        if self.sharpness != 1.0 and not family.variational:
+            raise ValueError("sharpness is for the variational families (vae, cvae)")
         if self.prior_components and not family.variational:
             raise ValueError("prior_components is for the variational families (vae, cvae)")
         if min(self.channels, self.height, self.width, self.latent_dim) < 1:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoencoders.backbones import DecoderBody, EncoderBody
-from autoencoders.config import ModelConfig
+from autoencoders.config import MAX_SHARPNESS, ModelConfig
 from autoencoders.encoding import Encoding, Reconstruction
 from autoencoders.latent import sample_mixture
 
@@ -117,7 +117,11 @@ class VAE(nn.Module):
         return self.decoder(z, self.condition(labels))
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.sigmoid(self.decode_logits(z, labels))
+        """The images: the decoder's Bernoulli means, drawn at the config's sharpness (1: the
+        means themselves). The likelihood, and so every score, reads `decode_logits`."""
+        logits = self.decode_logits(z, labels)
+        sharpness = self.config.sharpness
+        return torch.sigmoid(logits if sharpness == 1.0 else logits * sharpness)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> Reconstruction:
         enc = self.encode(x, labels)
@@ -138,3 +142,26 @@ class CVAE(VAE):
         if labels is None:
             raise ValueError("a conditional VAE needs labels")
         return F.one_hot(labels.long(), self.config.num_classes).float()
+
+
+def matching_sharpness(logits: torch.Tensor, images: torch.Tensor) -> float:
+    """The sharpness s (1 to MAX_SHARPNESS) at which the images sigmoid(s x logits) hold as
+    much grey as `images` do, grey measured as the mean of min(p, 1 - p) per pixel: a
+    Bernoulli decoder's means of the images (their reconstructions) are greyer, so blurred.
+    Their grey, mean(sigmoid(-s |logits|)), falls as s grows: found by bisection. 1 when
+    the means are no greyer than the images."""
+    target = float(torch.minimum(images, 1 - images).mean())
+    magnitude = logits.abs().flatten()
+
+    def grey(s: float) -> float:
+        return float(torch.sigmoid(-s * magnitude).mean())
+
+    if grey(1.0) <= target:
+        return 1.0
+    if grey(MAX_SHARPNESS) >= target:
+        return MAX_SHARPNESS
+    low, high = 1.0, MAX_SHARPNESS
+    for _ in range(30):
+        mid = (low + high) / 2
+        low, high = (mid, high) if grey(mid) > target else (low, mid)
+    return round((low + high) / 2, 3)

@@ -3,7 +3,9 @@
     .venv/bin/python bench/readme_pictures.py [--mnist STORE] [--faces STORE]
 
 Copies report images into docs/images/ and, for face models published before reports
-carried one, draws the smile edit grid the same way training does.
+carried one, draws the smile edit grid the same way training does. Beside mnist-vae's
+samples (drawn at its published sharpness), the same codes as the decoder's Bernoulli means
+(sharpness 1: what versions before it served).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -20,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from model_store import LocalStore, load_model  # noqa: E402
 from trainer.datasets.faces import ATTRIBUTES, generate  # noqa: E402
-from trainer.reports import edit_grid  # noqa: E402
+from trainer.reports import edit_grid, sample_grid  # noqa: E402
 
 OUT = ROOT / "docs" / "images"
 
@@ -41,6 +44,11 @@ def main() -> None:
         copy_report(mnist, "mnist-vae", "samples.png", "mnist-vae-samples.png")
         copy_report(mnist, "mnist-vae", "reconstructions.png", "mnist-vae-reconstructions.png")
         copy_report(mnist, "mnist-cvae", "samples.png", "mnist-cvae-every-digit.png")
+        vae = load_model(mnist, "mnist-vae")
+        vae.module.config = replace(vae.config, sharpness=1.0)
+        with torch.inference_mode():
+            means = sample_grid(vae.module, vae.module.config, vae.latents)
+        (OUT / "mnist-vae-samples-means.png").write_bytes(means)
     if args.faces:
         faces = LocalStore(args.faces)
         images, attrs = generate(2000, 10_000)  # the held-out faces

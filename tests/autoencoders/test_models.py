@@ -303,3 +303,34 @@ def test_config_refuses_a_prior_for_a_family_without_one():
         ModelConfig(family="conv-ae", prior_components=4)
     with pytest.raises(ValueError, match="prior_components"):
         ModelConfig(family="vae", prior_components=-1)
+
+
+def test_a_vae_draws_its_images_at_its_sharpness_and_at_1_the_bernoulli_means_bit_for_bit():
+    torch.manual_seed(0)
+    vae = VAE(ModelConfig(family="vae", backbone="linear")).eval()
+    z = torch.randn(5, 20)
+    logits = vae.decode_logits(z)
+    assert torch.equal(vae.decode(z), torch.sigmoid(logits))  # versions published before
+    vae.config = replace(vae.config, sharpness=2.5)
+    assert torch.equal(vae.decode(z), torch.sigmoid(2.5 * logits))
+    with pytest.raises(ValueError, match="variational"):
+        ModelConfig(family="conv-ae", sharpness=2.0)
+    with pytest.raises(ValueError, match="sharpness must be"):
+        ModelConfig(family="vae", sharpness=0.5)
+
+
+def test_the_matching_sharpness_makes_the_means_as_grey_as_the_images():
+    """Blurred means of sharp images are drawn sharper until they hold the images' grey;
+    means no greyer than the images stay as they are."""
+    from autoencoders.vae import matching_sharpness
+
+    gen = torch.Generator().manual_seed(0)
+    images = (torch.rand(64, 1, 28, 28, generator=gen) > 0.8).float() * 0.95 + 0.02
+    logits = torch.logit(images.clamp(0.05, 0.95)) * 0.4  # greyer: blurred towards 0.5
+    s = matching_sharpness(logits, images)
+    grey = torch.sigmoid(s * logits)
+    assert 1 < s < 8
+    assert float(torch.minimum(grey, 1 - grey).mean()) == pytest.approx(
+        float(torch.minimum(images, 1 - images).mean()), rel=1e-3
+    )
+    assert matching_sharpness(logits * 20, images) == 1.0

@@ -8,6 +8,7 @@ import re
 import subprocess
 
 import pytest
+import torch
 from PIL import Image
 
 from model_store import LocalStore, load_model
@@ -37,6 +38,13 @@ def test_every_family_publishes_metrics_and_report_images(trained_store):
     assert 0 <= drawn["samples.readable"] <= 1
     for key, value in drawn.items():
         assert m[key] == pytest.approx(value, abs=1e-6), key
+    # Its images are drawn at the sharpness published with it (as grey as its training
+    # images), which the loaded module applies: not the Bernoulli means.
+    sharpness = vae["config"]["sharpness"]
+    assert loaded.config.sharpness == sharpness and 1 < sharpness <= 8
+    z = loaded.latents["mixture_means"][:4]
+    logits = loaded.module.decode_logits(z)
+    assert torch.equal(loaded.module.decode(z), torch.sigmoid(logits * sharpness))
     assert vae["dataset"]["name"].startswith("mnist-sample")
     assert vae["training"]["seed"] == 0 and len(vae["training"]["history"]) == 2
     # Traceable to the code that trained it: this checkout's commit (tests run from one).
