@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import threading
@@ -352,7 +353,11 @@ def test_a_broken_alias_file_fails_only_what_needs_it_and_is_logged_once(digits_
     server = start_server(digits_store.root, tmp_path / "log", {**ENV, "AE_LOG_LEVEL": "info"})
     try:
         aliases = digits_store.root / "digits" / "aliases.json"
-        aliases.write_text('{"production": 1, "staging"')  # cut short by a bad copy
+        # Cut short by a bad copy; put in place in one step, so that no poll reads the
+        # file half written (an empty file is another problem, logged once more).
+        broken = aliases.with_name("aliases.json.broken")
+        broken.write_text('{"production": 1, "staging"')
+        os.replace(broken, aliases)
         time.sleep(1)  # several alias polls
         listing = httpx.get(server.url + "/models")
         assert listing.status_code == 200, listing.text
