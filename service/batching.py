@@ -31,14 +31,14 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from service.errors import Overloaded
-from service.graphs import Operation, Tensors, slice_rows
+from service.graphs import Operation, Tensors, concat_rows, pad_rows, slice_rows
 from service.preparation import Preparations
 
 log = logging.getLogger("service.batching")
@@ -58,23 +58,6 @@ class Job:
     @property
     def key(self) -> tuple[int, Operation]:
         return (id(self.model), self.operation)
-
-
-def _concat(parts: Sequence[Tensors]) -> Tensors:
-    """Inputs of several jobs, position by position; None stays None."""
-    out = []
-    for column in zip(*parts, strict=True):
-        out.append(None if column[0] is None else torch.cat(column))
-    return tuple(out)
-
-
-def _pad(inputs: Tensors, rows: int, block: int) -> Tensors:
-    extra = -rows % block
-    if not extra:
-        return inputs
-    return tuple(
-        None if t is None else torch.cat([t, t[-1:].expand(extra, *t.shape[1:])]) for t in inputs
-    )
 
 
 INLINE_MAX_S = 0.002  # the longest pass run on the event loop's thread (see "Inline when idle")
@@ -271,7 +254,7 @@ class Batcher:
         try:
             with torch.inference_mode():
                 block = self.models.block(first.model)
-                inputs = _pad(_concat([inputs for _, inputs in ready]), rows, block)
+                inputs = pad_rows(concat_rows([inputs for _, inputs in ready]), rows, block)
                 started = time.perf_counter()
                 outputs = self.models.graph(first.model, first.operation)(first.model, *inputs)
                 took = time.perf_counter() - started

@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -93,6 +93,24 @@ def row_block(operation: Operation, model: Any, inputs: Tensors, max_rows: int) 
         ):
             return block
     return max_rows
+
+
+def concat_rows(parts: Sequence[Tensors]) -> Tensors:
+    """Inputs of several jobs, position by position; None stays None."""
+    out = []
+    for column in zip(*parts, strict=True):
+        out.append(None if column[0] is None else torch.cat(column))
+    return tuple(out)
+
+
+def pad_rows(inputs: Tensors, rows: int, block: int) -> Tensors:
+    """`rows` rows padded to a multiple of `block` with copies of the last row."""
+    extra = -rows % block
+    if not extra:
+        return inputs
+    return tuple(
+        None if t is None else torch.cat([t, t[-1:].expand(extra, *t.shape[1:])]) for t in inputs
+    )
 
 
 def slice_rows(inputs: Tensors, start: int, stop: int) -> Tensors:
