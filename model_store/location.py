@@ -13,8 +13,6 @@ from model_store.store import Store
 HELP = "a directory, file:///absolute/path or s3://bucket/prefix"
 # The store every entry point uses unless told otherwise (AE_STORE_DIR, --store).
 DEFAULT_STORE = "models"
-
-
 STORE_VARIABLE = "AE_STORE_DIR"
 
 

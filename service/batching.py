@@ -78,7 +78,6 @@ class Batcher:
         inline_when: Callable[[], bool] | None = None,
     ) -> None:
         self.max_rows, self.max_wait_s, self.max_waiting = max(max_rows, 1), max_wait_s, max_waiting
-        self.invariant = invariant
         self.threads = threads
         self.models = Preparations(self.max_rows, invariant, threads, search_in_background,
                                    on_searched)  # fmt: skip
