@@ -103,7 +103,9 @@ class TrainingSettings(BaseModel):
     iwae_k: int = Field(
         1000, description="VAE/CVAE: importance samples for the test -log p(x) (0: skip)"
     )
-    iwae_images: int = Field(100, description="VAE/CVAE: test images the -log p(x) estimate uses")
+    iwae_images: int = Field(
+        100, description="VAE/CVAE: test images the -log p(x) estimate uses (drawn across the set)"
+    )
 
     @model_validator(mode="after")
     def _in_range(self) -> TrainingSettings:

@@ -31,7 +31,7 @@ from model_store import (
 )
 from model_store.training import announce, finished
 from trainer.calibration import calibrate
-from trainer.datasets import Dataset, DatasetError, as_float
+from trainer.datasets import Dataset, DatasetError, as_float, spread
 from trainer.distributed import LONE, Group
 from trainer.evaluation import evaluate, latent_activity
 from trainer.provenance import code_version
@@ -91,11 +91,12 @@ def config_for(data: Dataset, config: ModelConfig) -> ModelConfig:
 @torch.inference_mode()
 def sharpened(model: torch.nn.Module, config: ModelConfig, data: Dataset) -> ModelConfig:
     """A VAE's config with the sharpness at which its reconstructions of (up to
-    SHARPNESS_IMAGES) training images hold as much grey as the images themselves
-    (`matching_sharpness`); the module draws its images at it from then on, in the
-    evaluation, the report and the service alike."""
-    x = as_float(data.train_x[:SHARPNESS_IMAGES])
-    labels = data.train_y[:SHARPNESS_IMAGES] if family_of(config).conditional else None
+    SHARPNESS_IMAGES, drawn across the set) training images hold as much grey as the
+    images themselves (`matching_sharpness`); the module draws its images at it from then
+    on, in the evaluation, the report and the service alike."""
+    part = spread(len(data.train_x), SHARPNESS_IMAGES)
+    x = as_float(data.train_x[part])
+    labels = data.train_y[part] if family_of(config).conditional else None
     logits = []
     for i in range(0, len(x), 500):  # bounded activations, whatever the image size
         part = None if labels is None else labels[i : i + 500]

@@ -44,3 +44,40 @@ def test_more_importance_samples_give_a_tighter_bound_below_the_elbo(components)
     assert abs(k1 - elbo) < 0.02 * elbo  # k=1 is the single-sample ELBO
     assert k200 < k10 < k1
     assert importance_weighted_nll(model, x, y, 200) == k200  # seeded
+
+
+def test_measures_on_part_of_a_class_ordered_set_see_every_class(monkeypatch):
+    """The embedded sample (like a folder of class folders) comes in class order: its first
+    100 test digits are all zeros, its first 2,000 training digits 0 to 4. The IWAE figure
+    and the sharpness fit take their part across the set, the same part every run."""
+    from trainer import evaluation, pipeline
+
+    data = load_embedded_sample()
+    assert set(data.test_y[:100].tolist()) == {0}  # what a first-n slice would measure
+    config = ModelConfig(family="vae", backbone="linear", latent_dim=4, hidden=(16,))
+    torch.manual_seed(0)
+    model = build_model(config).eval()
+    seen: dict[str, list[torch.Tensor]] = {"iwae": [], "sharpness": []}
+
+    def iwae(model, x, y, k):
+        seen["iwae"].append(y)
+        return 0.0
+
+    def sharpness(logits, images):
+        seen["sharpness"].append(images)
+        return 1.0
+
+    monkeypatch.setattr(evaluation, "importance_weighted_nll", iwae)
+    monkeypatch.setattr(pipeline, "matching_sharpness", sharpness)
+    for _ in range(2):
+        evaluation.evaluate(model, config, data, iwae_k=2, iwae_images=100)
+        pipeline.sharpened(model, config, data)
+    first, again = seen["iwae"]
+    assert len(first) == 100 and set(first.tolist()) == set(range(10))
+    assert torch.equal(first, again)  # seeded: versions are compared on the same digits
+    labels_by_image = {img.numpy().tobytes(): int(lab)
+                       for img, lab in zip(data.train_x, data.train_y, strict=True)}  # fmt: skip
+    drawn, drawn_again = seen["sharpness"]
+    assert len(drawn) == pipeline.SHARPNESS_IMAGES and torch.equal(drawn, drawn_again)
+    classes = {labels_by_image[img.numpy().tobytes()] for img in drawn}
+    assert classes == set(range(10))

@@ -21,6 +21,16 @@ def as_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0) if x.dtype == torch.uint8 else x
 
 
+def spread(count: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of `n` of `count` images (all of them when fewer), drawn with a fixed seed.
+    Datasets come in class order (the embedded MNIST sample, a folder's class folders), so
+    the first n would all be one class or a few; a measure taken on a part of a set takes
+    this part instead, the same one every run."""
+    if n >= count:
+        return torch.arange(count)
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed))[:n]
+
+
 def pixel_mean(x: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """The mean image, summed slice by slice (a memory-mapped set is never copied whole)."""
     total = torch.zeros(x.shape[1:], dtype=torch.float64)
