@@ -83,6 +83,7 @@ def drawn_border_ink(store: LocalStore, name: str) -> float:
 KEYS = (
     "test_negative_elbo_nats",
     "test_iwae_nll_nats",
+    "test_iwae_images_negative_elbo_nats",
     "conditional_accuracy",
     "conditional_accuracy_shared_noise",
     "code_class_accuracy",
