@@ -16,7 +16,13 @@ from starlette.concurrency import run_in_threadpool
 
 from model_store import LoadedModel, ModelNotFound
 from service.batching import Batcher
-from service.errors import DeadlineExceeded, ModelTraining, NotAuthenticated, NotReady
+from service.errors import (
+    DeadlineExceeded,
+    ModelTraining,
+    NotAuthenticated,
+    NotReady,
+    ServiceError,
+)
 from service.graphs import Operation, Tensors
 from service.limits import deadline
 from service.metrics import Metrics
@@ -79,13 +85,7 @@ class RequestContext:
             except TimeoutError:
                 raise self._deadline_passed() from None
             except ModelNotFound as exc:
-                training = registry.training().get(name)
-                if training is None:
-                    raise
-                raise ModelTraining(
-                    f"{training.describe()}; retry shortly (GET /models shows its progress)",
-                    training.eta_s if training.eta_s is not None else 30,
-                ) from exc
+                raise not_yet(registry, exc) from exc
         self.request.state.served = (model.manifest.name, model.manifest.version)
         return model
 
@@ -121,6 +121,18 @@ class RequestContext:
 
         body = await self.run(model, operation, rows, prepare, to_json)
         return Response(body, media_type="application/json")
+
+
+def not_yet(registry: Registry, missing: ModelNotFound) -> ServiceError | ModelNotFound:
+    """What to answer for a model the store lacks: a running trainer's record of it makes
+    it a 503 with its progress and Retry-After; else the 404 as it is."""
+    training = registry.training().get(missing.name)
+    if training is None:
+        return missing
+    return ModelTraining(
+        f"{training.describe()}; retry shortly (GET /models shows its progress)",
+        training.eta_s if training.eta_s is not None else 30,
+    )
 
 
 async def _context(request: Request) -> RequestContext:

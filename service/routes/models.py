@@ -16,7 +16,7 @@ from service.catalog_schemas import (
 from service.errors import DamagedVersion, ReportNotFound
 from service.inference import capabilities
 from service.schemas import Problem
-from service.state import State, require_api_key
+from service.state import State, not_yet, require_api_key
 
 router = APIRouter(
     tags=["models"],
@@ -70,6 +70,7 @@ def list_models(state: State) -> ModelList:
     responses={
         404: {"model": Problem, "description": "no such model; lists those that exist"},
         422: {"model": Problem, "description": "invalid model name"},
+        503: {"model": Problem, "description": "being trained: its progress (Retry-After)"},
     },
 )
 def get_model(
@@ -77,8 +78,8 @@ def get_model(
     name: str = Path(pattern=NAME_REGEX, examples=["mnist-vae"], max_length=64),
 ) -> ModelDetail:
     store = state.registry.store
-    if name not in store.names():
-        raise ModelNotFound(name, store.names())
+    if name not in store.names():  # one a trainer is about to publish: 503, its progress
+        raise not_yet(state.registry, ModelNotFound(name, store.names()))
     summary = _summary(store, name, state.registry.loaded())
     by_version: dict[int, list[str]] = {}
     for alias, v in summary.aliases.items():

@@ -1,6 +1,7 @@
 """While a trainer trains a model into the store, the API says so: 503 with Retry-After and
-the epoch, /models lists it with its progress, /ready names it and stays green; once the
-trainer is gone, the model is "not found" again (a crashed trainer leaves no ghost)."""
+the epoch (its routes and GET /models/{name}), /models lists it with its progress, /ready
+names it and stays green; once the trainer is gone, the model is "not found" again (a
+crashed trainer leaves no ghost)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ def test_a_model_being_trained_answers_503_with_its_progress(trained_store, tmp_
             assert r.status_code == 503, r.text
             assert "faces-new is being trained (epoch" in r.json()["detail"]
             assert 2 <= int(r.headers["retry-after"]) <= 60
+            detail = client.get("/models/faces-new")  # what a newcomer looks up first
+            assert detail.status_code == 503 and int(detail.headers["retry-after"]) >= 2
+            assert "faces-new is being trained (epoch" in detail.json()["detail"]
+            assert client.get("/models/nope").status_code == 404
             ready = client.get("/ready")
             assert ready.status_code == 200 and ready.json()["training"] == ["faces-new"]
             assert client.post("/sample", json={"model": "nope"}).status_code == 404
@@ -48,6 +53,7 @@ def test_a_model_being_trained_answers_503_with_its_progress(trained_store, tmp_
             trainer.wait(30)
             r = client.post("/sample", json={"model": "faces-new"})
             assert r.status_code == 404 and "faces-new" not in r.json()["available"]
+            assert client.get("/models/faces-new").status_code == 404
             assert client.get("/models").json()["training"] == []
     finally:
         if trainer.poll() is None:
