@@ -260,14 +260,11 @@ def evaluate(
         metrics["test_negative_elbo_nats"] = evaluate_loss(model, config, x, y)
         if iwae_k > 0 and iwae_images > 0:
             part = spread(len(x), iwae_images)
-            n = len(part)
-            nll = importance_weighted_nll(model, x[part], y[part], iwae_k)
-            metrics["test_iwae_nll_nats"] = nll
+            xp, yp = x[part], y[part]
+            metrics["test_iwae_nll_nats"] = importance_weighted_nll(model, xp, yp, iwae_k)
             # The same images' single-sample ELBO, for a like-for-like gap.
-            metrics["test_iwae_images_negative_elbo_nats"] = evaluate_loss(
-                model, config, x[part], y[part]
-            )
-            metrics["iwae_k"], metrics["iwae_images"] = float(iwae_k), float(n)
+            metrics["test_iwae_images_negative_elbo_nats"] = evaluate_loss(model, config, xp, yp)
+            metrics["iwae_k"], metrics["iwae_images"] = float(iwae_k), float(len(part))
     if family.conditional:
         metrics["code_class_accuracy"] = code_class_accuracy(model, data)
     if family.conditional and classifier is not None:

@@ -124,8 +124,7 @@ def fit_latents(
             fitted = posterior_draws(encodings, POSTERIOR_DRAWS)
             components = POSTERIOR_MIXTURE_COMPONENTS
         if len(fitted) > MAX_MIXTURE_CODES:
-            keep = torch.randperm(len(fitted), generator=torch.Generator().manual_seed(0))
-            fitted = fitted[keep[:MAX_MIXTURE_CODES]]
+            fitted = fitted[spread(len(fitted), MAX_MIXTURE_CODES)]
         mean, scale_tril = fit_gaussian(fitted)
         weights, means, trils = fit_gaussian_mixture(fitted, components=components)
         latents = {
