@@ -194,15 +194,16 @@ class Dialects:
             response = await problems.answer(request, exc)
             await response(scope, receive, send)
             return
-        await self._call(scope, send, raw, body, checked=True)
+        await self._call(scope, send, raw, body, request)
 
     async def _call(self, scope: Scope, send: Send, raw: RawRoute, body: BaseModel,
-                    checked: bool = False) -> None:  # fmt: skip
-        """The route's function on a validated body, answered as the router would."""
+                    checked: Request | None = None) -> None:  # fmt: skip
+        """The route's function on a validated body, answered as the router would;
+        `checked`: the request, its API key already checked (`_raw`)."""
         scope["route"] = raw.route  # as the router would: the metrics' endpoint label
-        request = Request(scope)
+        request = Request(scope) if checked is None else checked
         try:
-            if not checked:
+            if checked is None:
                 await require_api_key(request, request.headers.get("x-api-key"))
             response = await raw.handle(RequestContext(self.service, request), body)
         except Exception as exc:  # noqa: BLE001 - answered as the app's handlers answer it

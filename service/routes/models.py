@@ -78,8 +78,9 @@ def get_model(
     name: str = Path(pattern=NAME_REGEX, examples=["mnist-vae"], max_length=64),
 ) -> ModelDetail:
     store = state.registry.store
-    if name not in store.names():  # one a trainer is about to publish: 503, its progress
-        raise not_yet(state.registry, ModelNotFound(name, store.names()))
+    names = store.names()  # on S3 a listing: once
+    if name not in names:  # one a trainer is about to publish: 503, its progress
+        raise not_yet(state.registry, ModelNotFound(name, names))
     summary = _summary(store, name, state.registry.loaded())
     by_version: dict[int, list[str]] = {}
     for alias, v in summary.aliases.items():
