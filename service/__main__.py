@@ -12,6 +12,7 @@ import argparse
 import math
 import multiprocessing
 import os
+import signal
 import typing
 from pathlib import Path
 
@@ -87,6 +88,10 @@ def fork_workers() -> None:
     uvicorn._subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
 
 
+def _exit_by_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     settings = parse_args()
     settings = settings.with_cores(available_cores())
@@ -112,6 +117,11 @@ def main() -> None:
     # The directory the workers share (service.shared_dir), to the workers through their
     # settings and to prometheus_client (multiprocess mode) before any worker imports it.
     given = settings.shared_dir or os.environ.get(PROMETHEUS_ENV)
+    # uvicorn answers SIGTERM with a graceful shutdown and then raises the signal again, to
+    # exit as killed by it. Under the default action that skipped the `finally` below, and
+    # every stop of a one-worker service left its directory in /tmp. Raised as SystemExit,
+    # it unwinds first; the exit status is the same (143).
+    signal.signal(signal.SIGTERM, _exit_by_signal)
     with SharedDir.for_run(given) as shared:
         os.environ.update({"AE_SHARED_DIR": str(shared.path), PROMETHEUS_ENV: str(shared.path)})
         if settings.workers > 1 and settings.fork_workers:

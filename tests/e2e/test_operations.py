@@ -156,6 +156,26 @@ def test_port_opens_at_once_and_ready_waits_for_the_models(tmp_path):
         stop_server(server)
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_stopped_service_leaves_nothing_in_the_temporary_directory(tmp_path, workers):
+    """The workers' shared directory (metrics, readiness markers, counters) goes with the
+    service. With one worker uvicorn re-raises SIGTERM after its shutdown; that used to skip
+    the clean-up, and every stop left a directory behind."""
+    store = LocalStore(tmp_path / "store")
+    publish(store, 0)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**ENV, "AE_WORKERS": workers, "TMPDIR": str(temporary)}
+    server = start_server(store.root, tmp_path / "log", env)
+    try:
+        assert [p.name[:11] for p in temporary.iterdir()] == ["ae-workers-"]
+        assert httpx.post(server.url + "/sample", json={"count": 1}).status_code == 200
+    finally:
+        stop_server(server)
+    assert server.proc.returncode in (0, -signal.SIGTERM, 128 + signal.SIGTERM)
+    assert list(temporary.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_sigterm_lets_requests_in_flight_finish(tmp_path):
     store = LocalStore(tmp_path / "store")
