@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     )
     api_key: SecretStr | None = Field(None, description="when set, required as X-API-Key")
     cors_origins: list[str] = Field(default_factory=list, description="origins granted CORS")
-    alias_poll_s: float = Field(1.0, description="how often served aliases are checked")
+    alias_poll_s: float = Field(
+        0.5, gt=0, description="how often served aliases are checked (a promote reaches a "
+        "replica within this and a load)"
+    )
     drain_s: float = Field(10.0, description="on SIGTERM, time for requests in flight")
     torch_threads: int | None = Field(
         None, ge=1, description="torch threads per worker (default: cores / workers)"

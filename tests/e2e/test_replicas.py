@@ -101,7 +101,7 @@ def test_replicas_on_one_bucket_switch_together_behind_nginx_with_no_failed_requ
         replicas = [free_port() for _ in range(services["api"]["deploy"]["replicas"])]
         for i, port in enumerate(replicas):
             extra = {**to_s3, "AE_HOST": "127.0.0.1", "AE_PORT": str(port), "AE_WORKERS": "1",
-                     "AE_ALIAS_POLL_S": "0.5", "AE_LOG_LEVEL": "warning"}  # fmt: skip
+                     "AE_LOG_LEVEL": "warning"}  # fmt: skip
             procs.append(start(services["api"], {}, extra, tmp_path / f"api{i}.log"))
         for port in replicas:
             wait_until(lambda p=port: httpx.get(f"http://127.0.0.1:{p}/ready").status_code == 200,
