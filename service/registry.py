@@ -6,7 +6,10 @@ is served from an in-memory map alias -> version. A watcher thread polls the sto
 aliases; when one moves (promote, rollback) it loads and verifies the new version in
 the background and only then switches the map, so requests in flight finish on the
 old version and no request waits for a load. A version that fails to load is refused,
-logged and counted; the old one keeps serving.
+logged and counted; the old one keeps serving. A refusal is not forever: a failure that
+may pass (the store unreachable, a full disk) is tried again after `retry_s`, doubling up
+to `recheck_s`; a damaged version after `recheck_s`. Without that, one worker that met a
+passing fault served the old version until the next promote, beside workers on the new.
 
 A version that fails its integrity checks is remembered as damaged: requests for it get a
 clear error at once (`DamagedVersion`) instead of verifying it again, until it is looked at
@@ -45,15 +48,17 @@ class Registry:
         warm: Callable[[LoadedModel], None] | None = None,
         on_error: Callable[[str], None] | None = None,
         recheck_s: float = 60.0,
+        retry_s: float = 1.0,
     ) -> None:
         self.store = store
         self.capacity = max(capacity, 1)
         self._cache: OrderedDict[Key, LoadedModel] = OrderedDict()
         self._served: dict[tuple[str, str], int] = {}  # (name, alias) -> version served
-        self._refused: dict[tuple[str, str], int] = {}  # last version that failed to load
+        # (name, alias) -> the version that failed to load, its failures, when to try again
+        self._refused: dict[tuple[str, str], tuple[int, int, float]] = {}
         self._unfollowed: dict[tuple[str, str], str] = {}  # alias -> why it cannot be read
         self._damaged: dict[Key, tuple[str, float]] = {}  # -> (reason, when it was found)
-        self.recheck_s = recheck_s
+        self.recheck_s, self.retry_s = recheck_s, retry_s
         self.last_error: str | None = None  # the watcher's last unexpected error, if any
         self._lock = threading.Lock()
         self._key_locks: dict[Key, threading.Lock] = {}
@@ -177,7 +182,7 @@ class Registry:
         refused (the previous one still serves) and the watcher's last unexpected error."""
         found = {
             f"{n}@{a}": f"version {v} refused; still serving {self._served.get((n, a))}"
-            for (n, a), v in sorted(self._refused.items())
+            for (n, a), (v, _, _) in sorted(self._refused.items())
         }
         for (n, a), why in sorted(self._unfollowed.items()):
             found[f"{n}@{a}"] = (
@@ -214,15 +219,25 @@ class Registry:
                 continue
             if self._unfollowed.pop((name, alias), None) is not None:
                 log.info("%s@%s can be followed again", name, alias)
-            if target == current or self._refused.get((name, alias)) == target:
+            refused = self._refused.get((name, alias))
+            if target == current or (
+                refused and refused[0] == target and time.monotonic() < refused[2]
+            ):
                 continue
             try:
                 self._load((name, target))
             except Exception as exc:  # whatever is wrong with it, keep serving
-                self._refused[(name, alias)] = target
+                failures = refused[1] + 1 if refused and refused[0] == target else 1
+                wait = (
+                    self.recheck_s
+                    if isinstance(exc, DamagedVersion)
+                    else min(self.retry_s * 2 ** (failures - 1), self.recheck_s)
+                )
+                self._refused[(name, alias)] = (target, failures, time.monotonic() + wait)
                 expected = isinstance(exc, (StoreError, DamagedVersion))
-                log.error("refused %s@%d for %s (still serving %d): %s", name, target, alias,
-                          current, exc, exc_info=not expected)  # fmt: skip
+                log.error("refused %s@%d for %s (still serving %d; trying again in %.0f s): %s",
+                          name, target, alias, current, wait, exc,
+                          exc_info=not expected)  # fmt: skip
                 if not expected:
                     self._on_error("watch")
                 continue

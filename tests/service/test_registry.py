@@ -120,3 +120,36 @@ def test_a_poll_of_unmoved_aliases_reads_each_alias_file_once_and_lists_nothing(
     read.clear()
     assert registry.refresh() == ["tiny@staging: 1 -> 2"]
     assert "versions" in read or "resolve" in read  # a moved alias is looked up in full
+
+
+def test_a_promoted_version_that_failed_to_load_for_a_passing_fault_is_tried_again(
+    tmp_path, monkeypatch
+):
+    """A full disk or an unreachable bucket while loading a promoted version: the old one
+    keeps serving and the refusal is reported, then the load is tried again (after retry_s,
+    doubling), so this worker does not stay behind its siblings until the next promote."""
+    import service.registry
+
+    store = LocalStore(tmp_path / "store")
+    publish_tiny(store)
+    registry = Registry(store, retry_s=0.5, recheck_s=5)
+    registry.get("tiny", "production")
+    store.set_alias("tiny", "production", publish_tiny(store, seed=1)[0].version)
+    real, faults = service.registry.load_version, [OSError(28, "No space left on device")] * 2
+
+    def load_version(*args):
+        if faults:
+            raise faults.pop()
+        return real(*args)
+
+    monkeypatch.setattr(service.registry, "load_version", load_version)
+    assert registry.refresh() == []
+    assert registry.problems() == {"tiny@production": "version 2 refused; still serving 1"}
+    assert registry.refresh() == [] and len(faults) == 1  # not before retry_s
+    time.sleep(0.6)
+    assert registry.refresh() == [] and faults == []  # tried again: failed again
+    time.sleep(0.6)
+    assert registry.refresh() == []  # the second wait is twice the first (1 s)
+    time.sleep(0.5)
+    assert registry.refresh() == ["tiny@production: 1 -> 2"]
+    assert registry.problems() == {} and registry.served() == {"tiny@production": 2}
