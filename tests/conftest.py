@@ -56,6 +56,23 @@ LONGEST_FIRST = (
 )
 
 
+# The most the suite keeps in the temporary directory at once (the publish-crash tests write
+# 8 MiB versions in a loop; a passing test's tmp_path goes at its teardown). A run that meets
+# a full disk fails its last tests with ENOSPC, 15 minutes in: say so at the start instead.
+TEMPORARY_PEAK_GB = 2
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    import tempfile
+
+    folder = tempfile.gettempdir()
+    free = shutil.disk_usage(folder).free / 1e9
+    line = f"temporary files: {folder}, {free:.1f} GB free"
+    if free < 1.5 * TEMPORARY_PEAK_GB:
+        line += f" - WARNING: the suite needs about {TEMPORARY_PEAK_GB} GB there (TMPDIR=...)"
+    return line
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         path = item.nodeid.split("::")[0]
