@@ -6,16 +6,13 @@ is served from an in-memory map alias -> version. A watcher thread polls the sto
 aliases; when one moves (promote, rollback) it loads and verifies the new version in
 the background and only then switches the map, so requests in flight finish on the
 old version and no request waits for a load. A version that fails to load is refused,
-logged and counted; the old one keeps serving. A refusal is not forever: a failure that
-may pass (the store unreachable, a full disk) is tried again after `retry_s`, doubling up
-to `recheck_s`; a damaged version after `recheck_s`. Without that, one worker that met a
-passing fault served the old version until the next promote, beside workers on the new.
+logged and counted; the old one keeps serving. It is tried again (a fault may pass: the
+store unreachable, a full disk) after `retry_s`, doubling up to `recheck_s`.
 
 A version that fails its integrity checks is remembered as damaged: requests for it get a
-clear error at once (`DamagedVersion`) instead of verifying it again, until it is looked at
-again after `recheck_s` (a version is immutable, so only a repaired store changes the answer).
-Every unexpected error of the loader and the watcher is logged with its traceback, counted
-(`on_error`) and reported (`problems`), and the loop goes on.
+clear error at once (`DamagedVersion`) until it is verified again after `recheck_s` (only a
+repaired store changes the answer). Every unexpected error of the loader and the watcher
+is logged with its traceback, counted (`on_error`), reported (`problems`); the loop goes on.
 """
 
 from __future__ import annotations
@@ -54,8 +51,8 @@ class Registry:
         self.capacity = max(capacity, 1)
         self._cache: OrderedDict[Key, LoadedModel] = OrderedDict()
         self._served: dict[tuple[str, str], int] = {}  # (name, alias) -> version served
-        # (name, alias) -> the version that failed to load, its failures, when to try again
-        self._refused: dict[tuple[str, str], tuple[int, int, float]] = {}
+        # (name, alias) -> (version that failed to load, its last wait, when to try again)
+        self._refused: dict[tuple[str, str], tuple[int, float, float]] = {}
         self._unfollowed: dict[tuple[str, str], str] = {}  # alias -> why it cannot be read
         self._damaged: dict[Key, tuple[str, float]] = {}  # -> (reason, when it was found)
         self.recheck_s, self.retry_s = recheck_s, retry_s
@@ -141,9 +138,8 @@ class Registry:
     def cached(self, name: str, selector: str | int | None = None) -> LoadedModel | None:
         """The model if it is in memory, with no store access (safe on the event loop)."""
         ref = parse_ref(name, selector)
-        version = ref.version if ref.version is not None else self._served.get(
-            (ref.name, ref.selector)
-        )  # fmt: skip
+        served = self._served.get((ref.name, ref.selector))
+        version = ref.version if ref.version is not None else served
         if version is None:
             return None
         with self._lock:
@@ -185,9 +181,8 @@ class Registry:
             for (n, a), (v, _, _) in sorted(self._refused.items())
         }
         for (n, a), why in sorted(self._unfollowed.items()):
-            found[f"{n}@{a}"] = (
-                f"cannot follow the alias (still serving {self._served.get((n, a))}): {why}"
-            )
+            still = self._served.get((n, a))
+            found[f"{n}@{a}"] = f"cannot follow the alias (still serving {still}): {why}"
         if self.last_error:
             found["watcher"] = self.last_error
         return found
@@ -220,20 +215,16 @@ class Registry:
             if self._unfollowed.pop((name, alias), None) is not None:
                 log.info("%s@%s can be followed again", name, alias)
             refused = self._refused.get((name, alias))
-            if target == current or (
-                refused and refused[0] == target and time.monotonic() < refused[2]
-            ):
+            if refused and refused[0] != target:
+                refused = None  # the alias moved on: a new version starts from retry_s
+            if target == current or (refused and time.monotonic() < refused[2]):
                 continue
             try:
                 self._load((name, target))
             except Exception as exc:  # whatever is wrong with it, keep serving
-                failures = refused[1] + 1 if refused and refused[0] == target else 1
-                wait = (
-                    self.recheck_s
-                    if isinstance(exc, DamagedVersion)
-                    else min(self.retry_s * 2 ** (failures - 1), self.recheck_s)
-                )
-                self._refused[(name, alias)] = (target, failures, time.monotonic() + wait)
+                # A damaged version's checks run again only after recheck_s (_check_damaged).
+                wait = min(2 * refused[1] if refused else self.retry_s, self.recheck_s)
+                self._refused[(name, alias)] = (target, wait, time.monotonic() + wait)
                 expected = isinstance(exc, (StoreError, DamagedVersion))
                 log.error("refused %s@%d for %s (still serving %d; trying again in %.0f s): %s",
                           name, target, alias, current, wait, exc,
@@ -289,8 +280,7 @@ class Registry:
             log.info("ready: %s", ", ".join(self.loaded()))
             break
         while not stop.wait(poll_s):
-            # Supervised: an unexpected error is logged with its traceback and the watcher
-            # goes on, so the service never silently stops following its store.
+            # Supervised: an error is logged and the watcher goes on (never silently stops).
             if self._evicted:  # a poll later: the requests that held it have finished
                 self._evicted = False
                 release_freed_memory()
