@@ -8,6 +8,7 @@ from model_store.errors import (
     StoreError,
     VersionInUse,
     VersionNotFound,
+    WriteRefused,
 )
 from model_store.local import LocalStore
 from model_store.location import open_store
@@ -56,6 +57,7 @@ __all__ = [
     "VersionContent",
     "VersionInUse",
     "VersionNotFound",
+    "WriteRefused",
     "load_model",
     "load_version",
     "open_store",

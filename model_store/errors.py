@@ -42,6 +42,11 @@ class VersionNotFound(StoreError, LookupError):
         )
 
 
+class WriteRefused(StoreError):
+    """The disk under a local store refused a write (full, read-only, not ours): nothing was
+    published or moved, and nothing partial is visible."""
+
+
 class VersionInUse(StoreError):
     """Deleting a version that an alias still points to."""
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from model_store.errors import (
     ModelNotFound,
     VersionInUse,
     VersionNotFound,
+    WriteRefused,
 )
 from model_store.manifest import MANIFEST_FILE, Manifest
 from model_store.refs import validate_name
@@ -55,6 +57,22 @@ from model_store.store import (
 _STAGING = ".publish-"
 _DELETING = ".delete-"
 PROC_FDS = Path("/proc/self/fd")
+
+
+def _refusing_writes(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A write the disk refuses (ENOSPC, EROFS, EACCES...) as a WriteRefused that says which
+    store and why: the trainer's CLI prints it as an error, not a traceback after a long
+    training. A refused publish leaves no version and no staging directory."""
+
+    @functools.wraps(method)
+    def refusing(self: LocalStore, name: str, *args: Any) -> Any:
+        try:
+            return method(self, name, *args)
+        except OSError as exc:
+            raise WriteRefused(f"cannot write {name!r} into {self.root}: "
+                               f"{exc.strerror or exc}; nothing changed") from exc  # fmt: skip
+
+    return refusing
 
 
 class LocalStore(Store):
@@ -150,6 +168,7 @@ class LocalStore(Store):
             finally:
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
+    @_refusing_writes
     def _update_aliases(self, name: str, change: AliasChange) -> None:
         with self._lock(name):
             new = change(self.aliases(name))
@@ -157,10 +176,14 @@ class LocalStore(Store):
                 return
             model_dir = self._model_dir(name)
             tmp = model_dir / f".aliases-{os.getpid()}-{secrets.token_hex(4)}"
-            write_durably(tmp, dump_aliases(new))
-            os.replace(tmp, model_dir / ALIASES_FILE)
+            try:
+                write_durably(tmp, dump_aliases(new))
+                os.replace(tmp, model_dir / ALIASES_FILE)
+            finally:
+                tmp.unlink(missing_ok=True)  # a write cut short; gone already once replaced
             fsync_dir(model_dir)
 
+    @_refusing_writes
     def _put_version(
         self, name: str, fields: dict[str, Any], files: Mapping[str, bytes]
     ) -> Manifest:

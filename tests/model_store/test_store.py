@@ -27,6 +27,7 @@ from model_store import (
     Store,
     VersionInUse,
     VersionNotFound,
+    WriteRefused,
     load_model,
     load_version,
     open_store,
@@ -416,3 +417,36 @@ def test_latents_are_checked_like_weights(store, latents, message):
                   latents=latents)  # fmt: skip
     with pytest.raises(CorruptArtifact, match=message):
         load_model(store, "tiny")
+
+
+
+def test_a_full_disk_refuses_a_publish_and_a_promote_with_nothing_changed(tmp_path, monkeypatch):
+    """ENOSPC mid-publish or mid-promote is a WriteRefused naming the store and the reason,
+    not a bare OSError; no version, no staging directory, no half-written alias file and no
+    alias change is left behind."""
+    import model_store.local
+
+    store = LocalStore(tmp_path / "store")
+    publish_tiny(store)
+    real, calls = model_store.local.write_durably, []
+
+    def full_after_one(path, data):
+        calls.append(path)
+        if len(calls) == 1:
+            return real(path, data)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data[: len(data) // 2])  # what a full disk leaves: part of the file
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_store.local, "write_durably", full_after_one)
+    with pytest.raises(WriteRefused, match=r"cannot write 'tiny' into .*: No space left on device"):
+        publish_tiny(store, seed=1)
+    assert len(calls) == 2  # one file written, the next refused
+    assert store.versions("tiny") == [1] and leftovers(store) == []
+    before = store.aliases("tiny")
+    calls.clear()
+    store.set_alias("tiny", "staging", 1)  # one write: the disk still takes it
+    with pytest.raises(WriteRefused, match="No space left on device"):
+        store.set_alias("tiny", "canary", 1)
+    assert store.aliases("tiny") == {**before, "staging": 1}
+    assert leftovers(store) == []

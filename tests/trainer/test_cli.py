@@ -130,3 +130,24 @@ def test_the_readmes_recipes_train_what_bootstrap_trains():
         got_config = {k: v for k, v in cli.config.to_dict().items() if k not in fitted}
         want_config = {k: v for k, v in want.config.to_dict().items() if k not in fitted}
         assert got_config == want_config, name
+
+
+def test_a_full_disk_at_publish_is_one_error_line_and_exit_1(tmp_path, monkeypatch, capsys):
+    """The end of a training run on a full disk: the CLI says which store refused and why
+    (not a traceback), exits 1, and the store holds no version."""
+    import model_store.local
+    from tests.conftest import TINY, TINY_TRAIN
+    from trainer.__main__ import main
+
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model_store.local, "write_durably", full)
+    store = tmp_path / "store"
+    argv = ["--store", str(store), *TINY, "train", "--family", "vae", "--name", "digits",
+            *TINY_TRAIN, "--epochs", "1"]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"error: cannot write 'digits' into {store}: No space left on device" in err
+    assert "Traceback" not in err
+    assert LocalStore(store).versions("digits") == []
