@@ -332,8 +332,11 @@ def any_store(request, tmp_path, monkeypatch):
     from model_store import LocalStore, open_store
 
     if request.param == "local":
-        return LocalStore(tmp_path / "store")
+        yield LocalStore(tmp_path / "store")
+        return
     server = request.getfixturevalue("s3_server")
     for key, value in server.env.items():
         monkeypatch.setenv(key, value)
-    return open_store(f"s3://{server.new_bucket()}/team/models")
+    bucket = server.new_bucket()
+    yield open_store(f"s3://{bucket}/team/models")
+    server.drop_bucket(bucket)
