@@ -179,8 +179,9 @@ class LocalStore(Store):
             try:
                 write_durably(tmp, dump_aliases(new))
                 os.replace(tmp, model_dir / ALIASES_FILE)
-            finally:
-                tmp.unlink(missing_ok=True)  # a write cut short; gone already once replaced
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a write cut short leaves no temp file
+                raise
             fsync_dir(model_dir)
 
     @_refusing_writes

@@ -45,7 +45,7 @@ class S3Server:
     def drop_bucket(self, bucket: str) -> None:
         """Delete `bucket` and everything in it: moto keeps an object over ~5 MB in a
         temporary file for as long as the server runs (the session), and the publish-crash
-        tests write hundreds of 8 MiB ones."""
+        tests write dozens of 8 MiB ones."""
         client = self.client()
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]

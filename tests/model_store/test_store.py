@@ -419,7 +419,6 @@ def test_latents_are_checked_like_weights(store, latents, message):
         load_model(store, "tiny")
 
 
-
 def test_a_full_disk_refuses_a_publish_and_a_promote_with_nothing_changed(tmp_path, monkeypatch):
     """ENOSPC mid-publish or mid-promote is a WriteRefused naming the store and the reason,
     not a bare OSError; no version, no staging directory, no half-written alias file and no
